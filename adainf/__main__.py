@@ -1,0 +1,5 @@
+import sys
+
+from adainf.cli import main
+
+sys.exit(main())
