@@ -92,7 +92,7 @@ def _convert(args: argparse.Namespace) -> int:
 def _bench_augment(args: argparse.Namespace) -> int:
     from adainf.bench import bench_augment
 
-    result = bench_augment(args.preset, args.batch, device=args.device, iters=args.iters, size=args.size)
+    result = bench_augment(args.preset, args.batch, device=args.device, iters=args.iters, image_size=args.size)
     _print(result, args.json)
     return 0
 
