@@ -1,7 +1,7 @@
 """Throughput benchmarks (`adainf bench ... --json`).
 
 `bench_augment` times `adainf.augment.views` on random uint8 images made on the device, so no dataset is
-needed. Its unit is *source images per second with both views produced*: the same unit as a per-image
+needed. `bench_load` times `adainf.data.load` on a file and reports the memory it took. Its unit is *source images per second with both views produced*: the same unit as a per-image
 two-view transform such as lightly's SimCLRTransform or solo-learn's NCropAugmentation, so the numbers
 compare directly with a PIL/torchvision peer measured per image.
 
@@ -13,14 +13,16 @@ Example:
 
 from __future__ import annotations
 
+import resource
 import statistics
+import sys
 import time
 
 import torch
 
 from adainf.augment import resolve_views, views
 
-__all__ = ["bench_augment"]
+__all__ = ["bench_augment", "bench_load"]
 
 
 def bench_augment(
@@ -79,3 +81,37 @@ def bench_augment(
         "seconds_per_batch": seconds,
         "threads": torch.get_num_threads(),
     }
+
+
+def bench_load(data: str) -> dict[str, float | int | str]:
+    """Time `adainf.data.load(data)` once and measure the peak memory it added.
+
+    Memory is the growth of the process's peak resident set (`ru_maxrss`) across the load, so it counts
+    every transient buffer (decompression included), not only the result; run it in a fresh process (the
+    CLI does) so that no earlier, larger peak hides the load's own.
+
+    Returns:
+        seconds, peak_rss_increase_bytes, array_bytes (images + labels), memory_ratio (their quotient),
+        n and source.
+    """
+    from adainf import data as data_module
+
+    before = _peak_rss_bytes()
+    start = time.perf_counter()
+    ds = data_module.load(data)
+    seconds = time.perf_counter() - start
+    grown = max(0, _peak_rss_bytes() - before)
+    array_bytes = int(ds.images.nbytes + ds.labels.nbytes)
+    return {
+        "seconds": seconds,
+        "peak_rss_increase_bytes": grown,
+        "array_bytes": array_bytes,
+        "memory_ratio": grown / array_bytes,
+        "n": len(ds),
+        "source": ds.source,
+    }
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # kilobytes on Linux, bytes on macOS

@@ -6,6 +6,7 @@ Examples:
     adainf data info --data gen.npz --json             # an AdaInf-style npz, summary as one JSON object
     adainf convert generated_pngs/ gen.npz             # image folder -> npz (RGB; label -1 unless class folders)
     adainf bench augment --preset symmetric --batch 512 --json
+    adainf bench load --data ../shared/data/cifar10-extra-20k.npz --json
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=20, help="timed batches after warm-up (default: 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_bench_augment)
+
+    p = bench.add_parser("load", help="time loading a dataset and the peak memory it adds")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_bench_load)
 
     args = parser.parse_args(argv)
     try:
@@ -94,6 +100,13 @@ def _bench_augment(args: argparse.Namespace) -> int:
 
     result = bench_augment(args.preset, args.batch, device=args.device, iters=args.iters, image_size=args.size)
     _print(result, args.json)
+    return 0
+
+
+def _bench_load(args: argparse.Namespace) -> int:
+    from adainf.bench import bench_load
+
+    _print(bench_load(args.data), args.json)
     return 0
 
 
