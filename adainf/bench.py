@@ -22,7 +22,7 @@ import torch
 
 from adainf.augment import resolve_views, views
 
-__all__ = ["bench_augment", "bench_load"]
+__all__ = ["bench_augment", "bench_load", "bench_train"]
 
 
 def bench_augment(
@@ -115,3 +115,70 @@ def bench_load(data: str) -> dict[str, float | int | str]:
 def _peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # kilobytes on Linux, bytes on macOS
+
+
+def bench_train(
+    method: str,
+    backbone: str,
+    batch: int,
+    *,
+    device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
+    channels_last: bool = True,
+    steps: int = 5,
+    warmup: int = 2,
+    width: int = 64,
+    image_size: int = 32,
+) -> dict[str, float | int | str | bool]:
+    """Time full training steps (`adainf.train.train_step`: augmentation, forward, backward, update, probe).
+
+    The model, optimizer and hyper-parameters are the method's AdaInf preset, the data random uint8 images
+    resident on the device, so this measures exactly the loop `adainf train` runs, minus logging.
+
+    Returns:
+        images_per_s (source images per second, two views each), seconds_per_step (median), and the set-up.
+    """
+    from adainf import methods
+    from adainf.train import build, resolve_device, train_step
+
+    if batch < 1 or steps < 1 or warmup < 0:
+        raise ValueError(f"need batch >= 1, steps >= 1, warmup >= 0; got {batch}, {steps}, {warmup}")
+    dev = resolve_device(device)
+    cfg = methods.resolve_config(method=method, overrides=[
+        f"model.backbone={backbone}", f"model.width={width}", f"train.batch_size={batch}",
+        f"train.steps={warmup + steps}", "train.warmup_steps=0", f"precision={precision}",
+        f"channels_last={channels_last}", f"compile={compile}", f"device={dev}",
+    ])
+    tr = build(cfg, 10, dev)
+    g = torch.Generator(device=dev).manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, device=dev, generator=g)
+    labels = torch.randint(0, 10, (batch,), device=dev, generator=g)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for step in range(warmup):
+        train_step(tr, images, labels, step)
+    sync()
+    times = []
+    for step in range(warmup, warmup + steps):
+        start = time.perf_counter()
+        loss, _ = train_step(tr, images, labels, step)
+        float(loss)  # wait for the step, as the loop does when it logs
+        sync()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {
+        "images_per_s": batch / seconds,
+        "seconds_per_step": seconds,
+        "method": method,
+        "backbone": backbone,
+        "batch": batch,
+        "device": str(dev),
+        "precision": "bf16" if tr.amp_dtype is torch.bfloat16 else "fp32",
+        "channels_last": channels_last,
+        "compile": compile,
+        "threads": torch.get_num_threads(),
+    }

@@ -40,6 +40,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the summary of the written set as JSON")
     p.set_defaults(handler=_convert)
 
+    p = sub.add_parser("train", help="pre-train an encoder (budgeted in steps), writing a run directory",
+                       description="Pre-train an encoder. Priority: method preset < --config file < flags < "
+                       "SECTION.KEY=VALUE overrides (e.g. train.steps=2000 augment.view1.hue=0.1).")
+    p.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE", help="config overrides")
+    p.add_argument("--config", default=None, help="JSON/TOML config (e.g. from `adainf recommend --out`)")
+    p.add_argument("--resume", type=Path, default=None, help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--method", choices=["simclr", "mocov2", "byol", "barlow"], default=None,
+                   help="method; its AdaInf recipe supplies the defaults (default: simclr)")
+    p.add_argument("--backbone", choices=["resnet18", "convnet"], default=None, help="default: resnet18")
+    p.add_argument("--width", type=int, default=None, help="backbone base width (default: 64)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--root", default=None, help="folder of the CIFAR releases")
+    p.add_argument("--generated", default=None, help="npz of generated images (inflation); label -1 = unlabeled")
+    p.add_argument("--dup", type=float, default=None,
+                   help="real weight N: a real image is drawn N times as often as a generated one (default: 1)")
+    p.add_argument("--augment", default=None,
+                   help="augmentation for both views: a preset name or a strength in [0, 1]")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 100000)")
+    p.add_argument("--batch", type=int, default=None, help="source images per step, two views each (default 256)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
+                   help="auto = bf16 autocast where the hardware supports it (default: auto)")
+    p.add_argument("--seed", type=int, default=None, help="seed of init, batches and augmentation (default: 0)")
+    p.add_argument("--out-dir", default=None, help="parent folder of run directories (default: runs)")
+    p.add_argument("--name", default=None, help="run directory name (default: method-backbone-timestamp)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("eval", help="offline evaluation of a run: kNN and a linear probe on frozen features")
+    p.add_argument("run_dir", type=Path, help="a run directory written by `adainf train`")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    p.add_argument("--k", type=int, default=200, help="kNN neighbours (default: 200)")
+    p.add_argument("--temperature", type=float, default=0.1, help="kNN temperature (default: 0.1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_eval)
+
     bench = sub.add_parser("bench", help="throughput benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("augment", help="batched augmentation throughput (two views per source image)")
     p.add_argument("--preset", default="symmetric", help="augmentation preset (default: symmetric)")
@@ -49,6 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=20, help="timed batches after warm-up (default: 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_bench_augment)
+
+    p = bench.add_parser("train", help="training throughput: full steps (augment + forward + backward + update)")
+    p.add_argument("--method", choices=["simclr", "mocov2", "byol", "barlow"], default="simclr")
+    p.add_argument("--backbone", choices=["resnet18", "convnet"], default="resnet18")
+    p.add_argument("--batch", type=int, default=256, help="source images per step, two views each (default 256)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations")
+    p.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps (default: 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_bench_train)
 
     p = bench.add_parser("load", help="time loading a dataset and the peak memory it adds")
     p.add_argument("--data", default=None, help=DATA_HELP)
@@ -99,6 +148,48 @@ def _bench_augment(args: argparse.Namespace) -> int:
     from adainf.bench import bench_augment
 
     result = bench_augment(args.preset, args.batch, device=args.device, iters=args.iters, image_size=args.size)
+    _print(result, args.json)
+    return 0
+
+
+_TRAIN_FLAGS = {  # flag -> config key
+    "method": "train.method", "backbone": "model.backbone", "width": "model.width", "data": "data.train",
+    "root": "data.root", "generated": "data.generated", "dup": "data.real_weight", "steps": "train.steps",
+    "batch": "train.batch_size", "device": "device", "precision": "precision", "seed": "seed",
+    "out_dir": "out_dir", "name": "name",
+}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from adainf.methods import resolve_config
+    from adainf.train import train
+
+    if args.resume is not None:
+        result = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+    else:
+        flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in _TRAIN_FLAGS.items()
+                 if getattr(args, flag) is not None]
+        cfg = resolve_config(args.config, flags + list(args.overrides), method=args.method,
+                             augment_views=args.augment)
+        result = train(cfg, progress=not args.no_progress)
+    summary = {"run_dir": str(result.run_dir), "steps": result.steps, "final_loss": result.final_loss,
+               "seconds": result.seconds, **result.eval}
+    _print(summary, args.json)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from adainf.evaluate import evaluate_run
+
+    _print(evaluate_run(args.run_dir, device=args.device, k=args.k, temperature=args.temperature), args.json)
+    return 0
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from adainf.bench import bench_train
+
+    result = bench_train(args.method, args.backbone, args.batch, device=args.device, precision=args.precision,
+                         compile=args.compile, channels_last=not args.no_channels_last, steps=args.steps)
     _print(result, args.json)
     return 0
 

@@ -61,15 +61,16 @@ def _check(n_real: int, n_generated: int, real_weight: float) -> None:
         raise ValueError(f"real_weight (N) must be a positive finite number, got {real_weight}")
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """A CPU generator whose state depends only on (seed, step), via numpy's SeedSequence.
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator whose state depends only on (seed, step, stream), via numpy's SeedSequence.
 
-    SeedSequence hashes the pair, so neighbouring steps and seeds give unrelated streams (seed + step would
-    make run (seed=0, step=1) replay run (seed=1, step=0)).
+    SeedSequence hashes the tuple, so neighbouring steps and seeds give unrelated streams (seed + step would
+    make run (seed=0, step=1) replay run (seed=1, step=0)). `stream` separates independent uses within a
+    step (0: batch indices, 1: augmentation).
     """
-    if seed < 0 or step < 0:
-        raise ValueError(f"seed and step must be non-negative, got seed={seed}, step={step}")
-    state = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
+    if seed < 0 or step < 0 or stream < 0:
+        raise ValueError(f"seed, step and stream must be non-negative, got {seed}, {step}, {stream}")
+    state = np.random.SeedSequence([seed, step, stream]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 

@@ -51,3 +51,21 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as e:
         main(["frobnicate"])
     assert e.value.code == 2
+
+
+def test_train_then_eval_from_the_command_line(tmp_path, capsys):
+    args = ["train", "--backbone", "convnet", "--width", "4", "--steps", "2", "--batch", "8", "--device", "cpu",
+            "--precision", "fp32", "--out-dir", str(tmp_path), "--name", "r", "--no-progress", "--json",
+            "model.proj_hidden=16", "model.proj_out=8", "eval_every=0"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 2 and out["run_dir"] == str(tmp_path / "r")
+    assert main(["eval", str(tmp_path / "r"), "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 2 and result["n_train"] == 2000 and result["n_test"] == 1000
+    assert 0 <= result["knn_top1"] <= 1 and 0 <= result["offline_linear_top1"] <= 1
+
+
+def test_train_rejects_unknown_override(capsys):
+    assert main(["train", "train.lr=0.1", "--no-progress"]) == 2
+    assert "unknown config key 'train.lr'" in capsys.readouterr().err
