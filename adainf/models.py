@@ -28,6 +28,10 @@ Heads (`projector`, `predictor`) follow solo-learn's `solo/methods/<method>.py`;
     ============  ================================================================  ==============
 
 Note that solo-learn's SimCLR and MoCo V2+ projectors have no BatchNorm (the SimCLR paper's has one).
+
+Speed, forward + backward of 512 32x32 images on 2 CPU cores (AVX512-BF16, shared machine, best of 3):
+resnet18 11.1 s NCHW fp32, 9.3 s channels_last, 3.6 s channels_last + bf16 autocast (9.4 / 7.5 / 3.0 s with
+`stem_padding=1`); convnet 0.82 / 0.52 / 0.25 s. Use channels_last with bf16 autocast on CPU.
 """
 
 from __future__ import annotations

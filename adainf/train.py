@@ -122,7 +122,9 @@ def build(cfg: RunConfig, num_classes: int | None, device: torch.device) -> Trai
         model = model.to(memory_format=torch.channels_last)
     t = cfg.train
     base_lr = optim.scaled_lr(t.lr_per_256, t.batch_size)
-    opt = optim.build_optimizer(t.optimizer, model, lr=base_lr, weight_decay=t.weight_decay)
+    # LARS recipes exclude biases and norm weights from weight decay and adaptation; solo-learn's SGD (MoCo) does not.
+    opt = optim.build_optimizer(t.optimizer, model, lr=base_lr, weight_decay=t.weight_decay,
+                                exclude_bias_and_norm=t.optimizer == "lars")
     probe = probe_opt = None
     probe_lr = optim.scaled_lr(t.probe_lr_per_256, t.batch_size)
     if num_classes:
