@@ -80,6 +80,7 @@ def bench_augment(
         "batch": batch,
         "seconds_per_batch": seconds,
         "threads": torch.get_num_threads(),
+        "overrides": " ".join(overrides or []),
     }
 
 
@@ -130,6 +131,7 @@ def bench_train(
     warmup: int = 2,
     width: int = 64,
     image_size: int = 32,
+    overrides: list[str] | None = None,
 ) -> dict[str, float | int | str | bool]:
     """Time full training steps (`adainf.train.train_step`: augmentation, forward, backward, update, probe).
 
@@ -148,7 +150,7 @@ def bench_train(
     cfg = methods.resolve_config(method=method, overrides=[
         f"model.backbone={backbone}", f"model.width={width}", f"train.batch_size={batch}",
         f"train.steps={warmup + steps}", "train.warmup_steps=0", f"precision={precision}",
-        f"channels_last={channels_last}", f"compile={compile}", f"device={dev}",
+        f"channels_last={channels_last}", f"compile={compile}", f"device={dev}", *(overrides or []),
     ])
     tr = build(cfg, 10, dev)
     g = torch.Generator(device=dev).manual_seed(0)
@@ -181,4 +183,5 @@ def bench_train(
         "channels_last": channels_last,
         "compile": compile,
         "threads": torch.get_num_threads(),
+        "overrides": " ".join(overrides or []),
     }

@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations")
     p.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps (default: 5)")
+    p.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE",
+                   help="config overrides, e.g. model.stem_padding=1 model.proj_hidden=512")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_bench_train)
 
@@ -189,7 +191,8 @@ def _bench_train(args: argparse.Namespace) -> int:
     from adainf.bench import bench_train
 
     result = bench_train(args.method, args.backbone, args.batch, device=args.device, precision=args.precision,
-                         compile=args.compile, channels_last=not args.no_channels_last, steps=args.steps)
+                         compile=args.compile, channels_last=not args.no_channels_last, steps=args.steps,
+                         overrides=args.overrides)
     _print(result, args.json)
     return 0
 

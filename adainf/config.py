@@ -82,6 +82,7 @@ class ModelConfig:
 
     backbone: str = "resnet18"  # "resnet18" (CIFAR stem) or "convnet" (small, for CPU runs)
     width: int = 64  # base channel width (64 = standard ResNet-18)
+    stem_padding: int = 2  # ResNet CIFAR stem 3x3 conv padding: 2 as solo-learn/AdaInf (34x34 maps), 1 = 32x32
     proj_hidden: int = 2048  # projector hidden width
     proj_out: int = 256  # projector output (the embedding the loss sees)
     pred_hidden: int = 4096  # BYOL predictor hidden width

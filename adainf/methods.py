@@ -32,7 +32,8 @@ class SSLModel(nn.Module):
         super().__init__()
         spec = METHODS[cfg.train.method]
         m = cfg.model
-        self.backbone = models.BACKBONES[m.backbone](width=m.width)
+        extra = {"stem_padding": m.stem_padding} if m.backbone == "resnet18" else {}
+        self.backbone = models.BACKBONES[m.backbone](width=m.width, **extra)
         feat_dim = self.backbone.out_dim
         self.projector = models.projector(feat_dim, m.proj_hidden, m.proj_out, kind=cfg.train.method)
         self.predictor = models.predictor(m.proj_out, m.pred_hidden) if spec.uses_predictor else None

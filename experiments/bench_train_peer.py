@@ -81,8 +81,9 @@ def small_image_stem(model):
     from torch import nn
 
     conv1 = model.conv1
-    model.conv1 = nn.Conv2d(conv1.in_channels, conv1.out_channels, kernel_size=3, stride=1, padding=1,
-                            bias=False)
+    model.conv1 = nn.Conv2d(
+        conv1.in_channels, conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False
+    )
     model.maxpool = nn.Identity()
     return model
 
@@ -140,24 +141,41 @@ def load_images(path: str) -> tuple[list, list, str]:
         arr = np.ascontiguousarray(d["image"])
         labels = np.asarray(d["label"]) if "label" in d.files else np.zeros(len(arr), dtype=np.int64)
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-        raise SystemExit(f"{path}: expected uint8 (N, H, W, 3) under key 'image', got {arr.dtype} {arr.shape}")
+        raise SystemExit(
+            f"{path}: expected uint8 (N, H, W, 3) under key 'image', got {arr.dtype} {arr.shape}"
+        )
     return [Image.fromarray(a, mode="RGB") for a in arr], list(labels), f"{path} {tuple(arr.shape)}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("data", nargs="?", default=DEFAULT_DATA, help=f"npz with uint8 'image' (default {DEFAULT_DATA})")
-    p.add_argument("--workers", type=int, default=2, metavar="K", help="DataLoader worker processes (default 2)")
+    p.add_argument(
+        "data", nargs="?", default=DEFAULT_DATA, help=f"npz with uint8 'image' (default {DEFAULT_DATA})"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, metavar="K", help="DataLoader worker processes (default 2)"
+    )
     p.add_argument("--batch", type=int, default=256, help="source images per step (default 256)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--steps", type=int, default=8, help="timed steps (default 8)")
     p.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last format")
-    p.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', dtype=torch.bfloat16) forward+loss")
-    p.add_argument("--stem", choices=("small_image", "standard"), default="small_image",
-                   help="resnet18 stem: small_image = lightly's CIFAR recipe (default); standard = ImageNet stem")
-    p.add_argument("--two-forwards", action="store_true",
-                   help="one forward per view (older lightly examples) instead of both views in one batch")
-    p.add_argument("--threads", type=int, default=0, help="torch threads in the main process (0 = torch default)")
+    p.add_argument(
+        "--bf16", action="store_true", help="torch.autocast('cpu', dtype=torch.bfloat16) forward+loss"
+    )
+    p.add_argument(
+        "--stem",
+        choices=("small_image", "standard"),
+        default="small_image",
+        help="resnet18 stem: small_image = lightly's CIFAR recipe (default); standard = ImageNet stem",
+    )
+    p.add_argument(
+        "--two-forwards",
+        action="store_true",
+        help="one forward per view (older lightly examples) instead of both views in one batch",
+    )
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch threads in the main process (0 = torch default)"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
@@ -194,13 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     decay, no_decay = get_weight_decay_parameters([backbone, head])
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=0.06, momentum=0.9)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=0.06,
+        momentum=0.9,
+    )
     model.train()
 
-    loader = DataLoader(_Views(images, labels, transform), batch_size=args.batch, shuffle=True, drop_last=True,
-                        num_workers=args.workers, persistent_workers=args.workers > 0,
-                        generator=torch.Generator().manual_seed(args.seed))
+    loader = DataLoader(
+        _Views(images, labels, transform),
+        batch_size=args.batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
 
     def batches():
         while True:
@@ -245,13 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     busy_s, ours_s = (_busy_ticks() - busy0) / hz, (_proc_ticks(pids) - ours0) / hz
     other_s = max(busy_s - ours_s, 0.0)
     if other_s > 0.05 * dt * (os.cpu_count() or 1):
-        print(f"WARNING: other processes used {other_s:.1f} CPU-s during the {dt:.1f} s timed window; "
-              "the number is contaminated, rerun on an idle machine", file=sys.stderr)
+        print(
+            f"WARNING: other processes used {other_s:.1f} CPU-s during the {dt:.1f} s timed window; "
+            "the number is contaminated, rerun on an idle machine",
+            file=sys.stderr,
+        )
     if not all(math.isfinite(v) for v in losses):
         raise SystemExit(f"non-finite loss: {losses}")
 
-    stem_txt = ("CIFAR stem: conv1 3x3 stride 1, no max-pool" if args.stem == "small_image"
-                else "ImageNet stem: conv1 7x7 stride 2 + max-pool")
+    stem_txt = (
+        "CIFAR stem: conv1 3x3 stride 1, no max-pool"
+        if args.stem == "small_image"
+        else "ImageNet stem: conv1 7x7 stride 2 + max-pool"
+    )
     result = {
         "peer": "lightly SimCLR (cifar10 recipe)",
         "lightly": lightly.__version__,
