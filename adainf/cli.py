@@ -164,16 +164,20 @@ _TRAIN_FLAGS = {  # flag -> config key
 
 def _train(args: argparse.Namespace) -> int:
     from adainf.methods import resolve_config
-    from adainf.train import train
+    from adainf.train import NonFiniteLoss, train
 
-    if args.resume is not None:
-        result = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
-    else:
-        flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in _TRAIN_FLAGS.items()
-                 if getattr(args, flag) is not None]
-        cfg = resolve_config(args.config, flags + list(args.overrides), method=args.method,
-                             augment_views=args.augment)
-        result = train(cfg, progress=not args.no_progress)
+    try:
+        if args.resume is not None:
+            result = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+        else:
+            flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in _TRAIN_FLAGS.items()
+                     if getattr(args, flag) is not None]
+            cfg = resolve_config(args.config, flags + list(args.overrides), method=args.method,
+                                 augment_views=args.augment)
+            result = train(cfg, progress=not args.no_progress)
+    except NonFiniteLoss as e:
+        print(f"adainf: training stopped: {e}", file=sys.stderr)
+        return 3
     summary = {"run_dir": str(result.run_dir), "steps": result.steps, "final_loss": result.final_loss,
                "seconds": result.seconds, **result.eval}
     _print(summary, args.json)

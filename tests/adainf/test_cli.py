@@ -69,3 +69,16 @@ def test_train_then_eval_from_the_command_line(tmp_path, capsys):
 def test_train_rejects_unknown_override(capsys):
     assert main(["train", "train.lr=0.1", "--no-progress"]) == 2
     assert "unknown config key 'train.lr'" in capsys.readouterr().err
+
+
+def test_nan_loss_exits_3_with_one_message(tmp_path, capsys, monkeypatch):
+    from adainf import losses
+
+    real = losses.nt_xent_loss
+    monkeypatch.setattr(losses, "nt_xent_loss", lambda z1, z2, **kw: (real(z1, z2, **kw)[0] * float("inf"), {}))
+    args = ["train", "--backbone", "convnet", "--width", "4", "--steps", "2", "--batch", "8", "--device", "cpu",
+            "--out-dir", str(tmp_path), "--name", "r", "--no-progress", "model.proj_hidden=16",
+            "model.proj_out=8", "eval_every=0"]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "training stopped: loss became" in err and "Traceback" not in err
