@@ -80,7 +80,6 @@ def bench_augment(
         "batch": batch,
         "seconds_per_batch": seconds,
         "threads": torch.get_num_threads(),
-        "overrides": " ".join(overrides or []),
     }
 
 
