@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE", help="config overrides")
     p.add_argument("--config", default=None, help="JSON/TOML config (e.g. from `adainf recommend --out`)")
     p.add_argument("--resume", type=Path, default=None, help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--until", type=int, default=None,
+                   help="stop after this step (checkpointed) keeping the full schedule; --resume continues later")
     p.add_argument("--method", choices=["simclr", "mocov2", "byol", "barlow"], default=None,
                    help="method; its AdaInf recipe supplies the defaults (default: simclr)")
     p.add_argument("--backbone", choices=["resnet18", "convnet"], default=None, help="default: resnet18")
@@ -168,13 +170,14 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         if args.resume is not None:
-            result = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+            result = train(None, resume=args.resume, until=args.until,  # type: ignore[arg-type]
+                           progress=not args.no_progress)
         else:
             flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in _TRAIN_FLAGS.items()
                      if getattr(args, flag) is not None]
             cfg = resolve_config(args.config, flags + list(args.overrides), method=args.method,
                                  augment_views=args.augment)
-            result = train(cfg, progress=not args.no_progress)
+            result = train(cfg, until=args.until, progress=not args.no_progress)
     except NonFiniteLoss as e:
         print(f"adainf: training stopped: {e}", file=sys.stderr)
         return 3
