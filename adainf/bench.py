@@ -1,7 +1,8 @@
 """Throughput benchmarks (`adainf bench ... --json`).
 
 `bench_augment` times `adainf.augment.views` on random uint8 images made on the device, so no dataset is
-needed. `bench_load` times `adainf.data.load` on a file and reports the memory it took. Its unit is *source images per second with both views produced*: the same unit as a per-image
+needed. `bench_load` times `adainf.data.load` on a file and reports the memory it took. `bench_spectrum` times
+`bounds.spectrum` on a synthetic kNN-like graph with planted clusters (optionally against networkx). Its unit is *source images per second with both views produced*: the same unit as a per-image
 two-view transform such as lightly's SimCLRTransform or solo-learn's NCropAugmentation, so the numbers
 compare directly with a PIL/torchvision peer measured per image.
 
@@ -17,12 +18,13 @@ import resource
 import statistics
 import sys
 import time
+from typing import Any
 
 import torch
 
 from adainf.augment import resolve_views, views
 
-__all__ = ["bench_augment", "bench_load", "bench_train"]
+__all__ = ["bench_augment", "bench_load", "bench_spectrum", "bench_train", "planted_knn_graph"]
 
 
 def bench_augment(
@@ -184,3 +186,101 @@ def bench_train(
         "threads": torch.get_num_threads(),
         "overrides": " ".join(overrides or []),
     }
+
+
+def planted_knn_graph(
+    n_nodes: int,
+    *,
+    n_clusters: int,
+    n_geometric: int,
+    n_random: int,
+    cross_frac: float,
+    rng: Any,  # numpy.random.Generator
+) -> Any:
+    """Symmetric unit-weight kNN-like graph with planted clusters, a hard case for eigensolvers.
+
+    Each of `n_clusters` clusters is a noisy circle in R^3 (a 1-D "augmentation manifold") far from the
+    others; every node is joined to its `n_geometric` nearest neighbours (inside its cluster) and to `n_random`
+    random nodes, drawn from the whole graph with probability `cross_frac` and from its own cluster otherwise;
+    symmetrised with max(W, W^T), unit weights. The random edges make each cluster an expander, the rare
+    cross-cluster ones make lambda_2 ... lambda_C small but non-zero: a nearly degenerate band.
+
+    Returns:
+        scipy.sparse.csr_array (n_nodes, n_nodes).
+    """
+    import numpy as np
+    import scipy.sparse
+    from scipy.spatial import cKDTree
+
+    cluster = np.sort(rng.integers(0, n_clusters, size=n_nodes))
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=n_nodes)
+    centres = 100.0 * rng.standard_normal((n_clusters, 3))
+    points = centres[cluster] + np.stack([np.cos(angle), np.sin(angle), np.zeros(n_nodes)], axis=1)
+    points += 0.01 * rng.standard_normal(points.shape)
+    _, nbr = cKDTree(points).query(points, k=n_geometric + 1, workers=-1)
+    rows = [np.repeat(np.arange(n_nodes), n_geometric)]
+    cols = [nbr[:, 1:].ravel()]
+
+    counts = np.bincount(cluster, minlength=n_clusters)
+    starts = np.cumsum(counts) - counts
+    src = np.repeat(np.arange(n_nodes), n_random)
+    own = starts[cluster[src]] + (rng.random(src.size) * counts[cluster[src]]).astype(np.int64)
+    anywhere = rng.integers(0, n_nodes, size=src.size)
+    rows.append(src)
+    cols.append(np.where(rng.random(src.size) < cross_frac, anywhere, own))
+
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    keep = r != c
+    w = scipy.sparse.coo_array((np.ones(keep.sum()), (r[keep], c[keep])), shape=(n_nodes, n_nodes)).tocsr()
+    w.data[:] = 1.0  # duplicates summed by tocsr; unit weights
+    w = w.maximum(w.T)
+    return scipy.sparse.csr_array(w)
+
+
+
+def bench_spectrum(
+    nodes: int,
+    *,
+    m: int = 11,
+    clusters: int = 12,
+    geometric: int = 6,
+    random: int = 4,
+    cross_frac: float = 0.005,
+    solver: str = "auto",
+    seed: int = 0,
+    compare_networkx: bool = False,
+) -> dict[str, Any]:
+    """Time the m smallest normalized-Laplacian eigenvalues of `planted_knn_graph(nodes)`.
+
+    `seconds` times `bounds.spectrum.laplacian_spectrum` alone (input checks, components, solver); building the
+    graph is `build_seconds`; `peak_rss_mb` is the process peak (graph + solver). With `compare_networkx`,
+    lambda_2 only, also timed with networkx's `algebraic_connectivity(normalized=True)` on the same graph.
+    """
+    import numpy as np
+
+    from bounds.spectrum import laplacian_spectrum
+
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    a = planted_knn_graph(nodes, n_clusters=clusters, n_geometric=geometric, n_random=random,
+                          cross_frac=cross_frac, rng=rng)
+    build_seconds = time.perf_counter() - t0
+    m = 2 if compare_networkx else m
+    t0 = time.perf_counter()
+    spec = laplacian_spectrum(a, m, solver=solver, rng=np.random.default_rng(seed))
+    seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {
+        "nodes": nodes, "edges": int(a.nnz // 2), "mean_degree": a.nnz / nodes, "components": spec.n_components,
+        "build_seconds": build_seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_bytes() / 2**20,
+        "eigenvalues": [float(x) for x in spec.eigenvalues], "solver": spec.solver,
+    }
+    if compare_networkx:
+        import networkx as nx
+
+        graph = nx.from_scipy_sparse_array(a)
+        t0 = time.perf_counter()
+        lam2 = float(nx.algebraic_connectivity(graph, normalized=True, seed=seed))
+        nx_seconds = time.perf_counter() - t0
+        result.update(networkx_seconds=nx_seconds, networkx_lambda2=lam2,
+                      lambda2_abs_diff=abs(lam2 - float(spec.eigenvalues[1])), speedup=nx_seconds / seconds)
+    return result

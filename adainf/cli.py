@@ -103,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_bench_train)
 
+    p = bench.add_parser("spectrum", help="time lambda_1..lambda_m of a synthetic kNN-like graph (bounds.spectrum)")
+    p.add_argument("--nodes", type=int, default=1_000_000, help="graph size (default: 10^6)")
+    p.add_argument("--m", type=int, default=11, help="number of smallest eigenvalues, lambda_1..lambda_m (default 11)")
+    p.add_argument("--solver", choices=["auto", "dense", "eigsh", "lobpcg"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compare-networkx", action="store_true",
+                   help="lambda_2 only, also timed with networkx's algebraic_connectivity")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_bench_spectrum)
+
     p = bench.add_parser("load", help="time loading a dataset and the peak memory it adds")
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -200,6 +210,15 @@ def _bench_train(args: argparse.Namespace) -> int:
     result = bench_train(args.method, args.backbone, args.batch, device=args.device, precision=args.precision,
                          compile=args.compile, channels_last=not args.no_channels_last, steps=args.steps,
                          overrides=args.overrides)
+    _print(result, args.json)
+    return 0
+
+
+def _bench_spectrum(args: argparse.Namespace) -> int:
+    from adainf.bench import bench_spectrum
+
+    result = bench_spectrum(args.nodes, m=args.m, solver=args.solver, seed=args.seed,
+                            compare_networkx=args.compare_networkx)
     _print(result, args.json)
     return 0
 

@@ -25,3 +25,11 @@ def test_bench_augment_cli_prints_one_json_object(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["preset"] == "symmetric_adainf" and out["batch"] == 8 and out["device"] == "cpu"
     assert out["views_per_s"] == 2 * out["images_per_s"] > 0
+
+
+def test_bench_spectrum_matches_networkx_lambda2():
+    from adainf.bench import bench_spectrum
+
+    result = bench_spectrum(2000, compare_networkx=True)
+    assert result["nodes"] == 2000 and result["components"] == 1
+    assert result["eigenvalues"][0] == 0.0 and result["lambda2_abs_diff"] < 1e-8
