@@ -79,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_eval)
 
+    p = sub.add_parser("bound", help="estimate the bound's terms (alpha, lambda_{k+1}, beta, TV) for one setting",
+                       description="Views -> features -> augmentation graph -> terms of the reconstructed AdaInf "
+                       "bound c_l*alpha/lambda + c_a*alpha + (1-beta)*TV (see adainf/recommend.py).")
+    p.add_argument("--augment", default="symmetric", help="preset name or strength in [0, 1] (default: symmetric)")
+    p.add_argument("--dup", type=float, default=1.0, help="real weight N relative to a generated image (default 1)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--root", default=None, help="folder of the CIFAR releases")
+    p.add_argument("--generated", default=None, help="npz of generated images (omit: no inflation)")
+    p.add_argument("--encoder", default=None, help="run directory whose backbone embeds the views "
+                   "(default: a random projection of pixels, a weak stand-in)")
+    p.add_argument("--n-real", type=int, default=2000, help="real sources sampled (default 2000)")
+    p.add_argument("--n-generated", type=int, default=None, help="generated sources (default: as many as real)")
+    p.add_argument("--views", type=int, default=4, help="augmented views per source (default 4)")
+    p.add_argument("--k", type=int, default=10, help="representation dimension k: lambda_{k+1} (default 10)")
+    p.add_argument("--reference", default="0.5",
+                   help="augmentation that fixes the kernel bandwidth for every setting compared (default 0.5)")
+    p.add_argument("--tv", type=float, default=0.0, help="assumed TV(real, generated) when --generated is absent")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="device for the encoder (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_bound)
+
     bench = sub.add_parser("bench", help="throughput benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("augment", help="batched augmentation throughput (two views per source image)")
     p.add_argument("--preset", default="symmetric", help="augmentation preset (default: symmetric)")
@@ -210,6 +232,17 @@ def _bench_train(args: argparse.Namespace) -> int:
     result = bench_train(args.method, args.backbone, args.batch, device=args.device, precision=args.precision,
                          compile=args.compile, channels_last=not args.no_channels_last, steps=args.steps,
                          overrides=args.overrides)
+    _print(result, args.json)
+    return 0
+
+
+def _bound(args: argparse.Namespace) -> int:
+    from adainf.recommend import estimate_bound
+
+    result = estimate_bound(
+        augment_views=args.augment, real_weight=args.dup, data_name=args.data, generated=args.generated,
+        root=args.root, encoder=args.encoder, n_real=args.n_real, n_generated=args.n_generated, views=args.views,
+        k=args.k, reference=args.reference, tv=args.tv, seed=args.seed, device=args.device)
     _print(result, args.json)
     return 0
 

@@ -8,7 +8,7 @@ import sys
 
 def test_bounds_imports_neither_torch_nor_adainf():
     code = (
-        "import sys, bounds, bounds.spectrum, bounds.gap, bounds.bound, bounds.labeling, bounds.synthetic; "
+        "import sys, bounds, bounds.spectrum, bounds.gap, bounds.bound, bounds.labeling, bounds.synthetic, bounds.graph; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'adainf')); "
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )

@@ -1,0 +1,209 @@
+"""Tests for bounds.graph: hand cases, truncation against the untruncated graph, mixtures with known answers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bounds.graph import AugmentationGraph, GraphTerms, build_graph, graph_terms, reference_bandwidth
+from bounds.spectrum import smallest_eigenvalues
+
+
+def _dense_reference(f: np.ndarray, h: float, p: np.ndarray) -> np.ndarray:
+    """Untruncated W_ij = p_i p_j k_ij by explicit loops (i = j over distinct views)."""
+    n, m, _ = f.shape
+    w = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            vals = [
+                np.exp(-np.sum((f[i, a] - f[j, b]) ** 2) / (2 * h * h))
+                for a in range(m)
+                for b in range(m)
+                if i != j or a != b
+            ]
+            w[i, j] = p[i] * p[j] * np.mean(vals)
+    return w
+
+
+def _mixture(
+    n: int, *, sep: float, sig_aug: float, rng: np.random.Generator, m: int = 4, d: int = 2, sd: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two Gaussian clusters (means ±sep/2 on axis 0, std sd); views = source + N(0, sig_aug²)."""
+    y = rng.integers(0, 2, n)
+    x = sd * rng.standard_normal((n, d))
+    x[:, 0] += np.where(y == 1, sep / 2, -sep / 2)
+    return x[:, None, :] + sig_aug * rng.standard_normal((n, m, d)), y
+
+
+def test_exact_two_sources_two_views() -> None:
+    f = np.array([[[0.0], [1.0]], [[3.0], [3.5]]])
+    g = build_graph(f, bandwidth=1.0, weights=np.array([3.0, 1.0]))
+    e = lambda s: np.exp(-s / 2.0)  # kernel of a squared distance, h = 1
+    k00 = e(1.0)  # pairs (0,1),(1,0) of distinct views: both at distance 1
+    k11 = e(0.25)
+    k01 = (e(9.0) + e(12.25) + e(4.0) + e(6.25)) / 4
+    p = np.array([0.75, 0.25])
+    expected = np.outer(p, p) * np.array([[k00, k01], [k01, k11]])
+    np.testing.assert_allclose(g.adjacency.toarray(), expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(g.source_weights, p)
+    assert g.n_sources == 2 and g.n_views == 2 and g.bandwidth == 1.0
+    assert g.cutoff == pytest.approx(np.sqrt(2 * np.log(1e8)))
+    assert g.max_dropped_fraction == 0.0  # nothing dropped: the only pair is within the cutoff
+
+
+def test_reference_bandwidth_hand_case() -> None:
+    # source 0 view distances: |0-1|=1, |0-3|=3, |1-3|=2; source 1: 0, 10, 10 → median of {0,1,2,3,10,10} = 2.5
+    f = np.array([[[0.0], [1.0], [3.0]], [[0.0], [0.0], [10.0]]])
+    assert reference_bandwidth(f) == pytest.approx(2.5)
+    assert reference_bandwidth(f, scale=2.0) == pytest.approx(5.0)
+    with pytest.raises(ValueError):
+        reference_bandwidth(f, scale=0.0)
+    with pytest.raises(ValueError):
+        reference_bandwidth(np.zeros((3, 2, 1)))
+
+
+@pytest.mark.parametrize("method", ["tree", "dense"])
+def test_truncation_bound_against_untruncated(method: str) -> None:
+    rng = np.random.default_rng(1)
+    f = rng.uniform(0, 3, size=(50, 3, 2))
+    p = rng.uniform(0.5, 2.0, size=50)
+    h, eps = 0.15, 1e-3
+    g = build_graph(f, bandwidth=h, weights=p, eps=eps, method=method)
+    w = g.adjacency.toarray()
+    ref = _dense_reference(f, h, p / p.sum())
+    assert np.all(w >= 0)
+    assert np.array_equal(w, w.T)
+    # stored entries are exact; dropped ones are < ε p_i p_j
+    pp = np.outer(g.source_weights, g.source_weights)
+    stored = w > 0
+    np.testing.assert_allclose(w[stored], ref[stored], rtol=1e-12)
+    assert np.all(ref[~stored] < eps * pp[~stored])
+    dropped = ref.sum(axis=1) - w.sum(axis=1)
+    actual = dropped / w.sum(axis=1)
+    assert actual.max() > 0  # the test exercises truncation
+    assert g.max_dropped_fraction >= actual.max()
+    assert np.abs(w - ref).max() <= eps * pp.max()
+
+
+def test_tree_and_dense_agree() -> None:
+    rng = np.random.default_rng(2)
+    f, _ = _mixture(200, sep=3.0, sig_aug=0.3, rng=rng)
+    gt = build_graph(f, bandwidth=0.3, method="tree")
+    gd = build_graph(f, bandwidth=0.3, method="dense")
+    assert gt.adjacency.nnz == gd.adjacency.nnz
+    assert abs(gt.adjacency - gd.adjacency).max() <= 1e-14 * gt.adjacency.max()
+    assert gt.max_dropped_fraction == pytest.approx(gd.max_dropped_fraction, rel=1e-9)
+
+
+def test_separated_clusters_components_and_zero_alpha() -> None:
+    rng = np.random.default_rng(3)
+    centers = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    y = np.repeat(np.arange(3), 30)
+    x = centers[y] + 0.3 * rng.standard_normal((90, 2))
+    f = x[:, None, :] + 0.2 * rng.standard_normal((90, 4, 2))
+    g = build_graph(f, bandwidth=0.5)
+    for k in (1, 2):
+        t = graph_terms(g, k=k, labels=y)
+        assert t.lam == 0.0
+        assert t.n_components == 3
+        assert t.alpha_pairwise == 0.0
+        # the components short-cut agrees with the eigensolver
+        np.testing.assert_array_equal(t.eigenvalues, smallest_eigenvalues(g.adjacency, k + 1))
+    t3 = graph_terms(g, k=3, labels=y)
+    assert np.all(t3.eigenvalues[:3] == 0.0) and t3.lam > 0.05
+    assert 0 < t3.self_transition_mass < 1
+    assert graph_terms(g, k=3).alpha_pairwise is None
+
+
+def test_overlapping_clusters_alpha_grows_as_clusters_approach() -> None:
+    alphas = []
+    for sep in (4.0, 2.0, 1.0):
+        f, y = _mixture(400, sep=sep, sig_aug=0.3, rng=np.random.default_rng(4))
+        alphas.append(graph_terms(build_graph(f, bandwidth=0.3), k=2, labels=y).alpha_pairwise)
+    assert alphas[0] > 0
+    assert alphas[0] < alphas[1] < alphas[2]
+
+
+def _terms_over_seeds(n: int, seeds: range, *, sig_aug: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    lam, alpha = [], []
+    for s in seeds:
+        f, y = _mixture(n, sep=3.0, sig_aug=sig_aug, rng=np.random.default_rng(1000 * n + s))
+        t = graph_terms(build_graph(f, bandwidth=0.3), k=2, labels=y)
+        lam.append(t.lam)
+        alpha.append(t.alpha_pairwise)
+    return np.array(lam), np.array(alpha)
+
+
+def _se(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / np.sqrt(x.size))
+
+
+def test_property_i_more_samples_do_not_lower_lambda() -> None:
+    lam_n, _ = _terms_over_seeds(200, range(6))
+    lam_4n, _ = _terms_over_seeds(800, range(6))
+    se = np.hypot(_se(lam_n), _se(lam_4n))
+    assert lam_4n.mean() >= lam_n.mean() - 3 * se
+
+
+def test_property_ii_stronger_augmentation_raises_lambda_and_alpha() -> None:
+    rng = np.random.default_rng(5)
+    n, m, d = 600, 4, 2
+    y = rng.integers(0, 2, n)
+    x = rng.standard_normal((n, d))
+    x[:, 0] += np.where(y == 1, 1.5, -1.5)
+    z = rng.standard_normal((n, m, d))  # common random numbers across strengths
+    terms = [
+        graph_terms(build_graph(x[:, None, :] + s * z, bandwidth=0.3), k=2, labels=y) for s in (0.1, 0.4, 1.0)
+    ]
+    lams = [t.lam for t in terms]
+    alphas = [t.alpha_pairwise for t in terms]
+    assert lams[0] < lams[1] < lams[2]
+    assert alphas[0] < alphas[1] < alphas[2]
+
+
+def test_property_iii_alpha_unchanged_by_more_samples() -> None:
+    _, a_n = _terms_over_seeds(400, range(6))
+    _, a_4n = _terms_over_seeds(1600, range(6))
+    se = np.hypot(_se(a_n), _se(a_4n))
+    assert abs(a_4n.mean() - a_n.mean()) <= 3 * se
+
+
+def test_weights_enter_as_product_and_inflation_is_concatenation() -> None:
+    rng = np.random.default_rng(6)
+    f_real = rng.standard_normal((20, 3, 2))
+    f_gen = rng.standard_normal((30, 3, 2))
+    f = np.concatenate([f_real, f_gen])
+    weights = np.r_[np.full(20, 5.0), np.ones(30)]
+    g_w = build_graph(f, bandwidth=0.7, weights=weights)
+    g_u = build_graph(f, bandwidth=0.7)
+    p = weights / weights.sum()
+    kernel = g_u.adjacency.toarray() * 50**2  # uniform p = 1/n
+    np.testing.assert_allclose(g_w.adjacency.toarray(), np.outer(p, p) * kernel, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(g_w.source_weights, p)
+    # scaling all weights changes nothing
+    g_s = build_graph(f, bandwidth=0.7, weights=7 * weights)
+    np.testing.assert_allclose(g_s.adjacency.toarray(), g_w.adjacency.toarray(), rtol=1e-14)
+
+
+def test_results_are_frozen_and_validated() -> None:
+    f = np.random.default_rng(7).standard_normal((10, 2, 3))
+    g = build_graph(f, bandwidth=1.0)
+    assert isinstance(g, AugmentationGraph)
+    t = graph_terms(g, k=1)
+    assert isinstance(t, GraphTerms)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.bandwidth = 2.0  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        build_graph(f[:, :1], bandwidth=1.0)  # m < 2
+    with pytest.raises(ValueError):
+        build_graph(f, bandwidth=0.0)
+    with pytest.raises(ValueError):
+        build_graph(f, bandwidth=1.0, eps=1.0)
+    with pytest.raises(ValueError):
+        build_graph(f, bandwidth=1.0, weights=-np.ones(10))
+    with pytest.raises(ValueError):
+        build_graph(f, bandwidth=1.0, method="knn")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        graph_terms(g, k=10)
