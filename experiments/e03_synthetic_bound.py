@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from itertools import pairwise
 import json
 import math
 import statistics
@@ -53,10 +54,10 @@ def main() -> None:
         "mean_over_seeds": {str(n): {str(r): v for r, v in t.items()} for n, t in table.items()},
         "argmin_r_of_mean_bound": {str(n): r for n, r in best_r.items()},
         "lambda_rises_with_r": all(
-            table[n][a]["lam"] <= table[n][b]["lam"] for n in NS for a, b in zip(RS, RS[1:], strict=False)),
+            table[n][a]["lam"] <= table[n][b]["lam"] for n in NS for a, b in pairwise(RS)),
         "lambda_rises_with_n": {str(r): [table[n][r]["lam"] for n in NS] for r in RS},
         "alpha_rises_with_r": all(
-            table[n][a]["alpha"] <= table[n][b]["alpha"] for n in NS for a, b in zip(RS, RS[1:], strict=False)),
+            table[n][a]["alpha"] <= table[n][b]["alpha"] for n in NS for a, b in pairwise(RS)),
     }
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     _plot(rows, out.with_suffix(".png"))
