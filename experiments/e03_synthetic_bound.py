@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-from itertools import pairwise
 import json
 import math
 import statistics
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 from bounds.synthetic import bound_grid
