@@ -36,6 +36,8 @@ _SOLVERS = ("auto", "dense", "eigsh", "lobpcg")
 # Components up to this many nodes are solved with dense LAPACK (``eigh`` with ``subset_by_index``):
 # at 2,000 nodes that takes ~0.1-0.3 s and is exact to round-off, and it never stalls.
 _DENSE_MAX_NODES = 2000
+# When ARPACK does not converge under solver="auto", components up to this size are solved densely.
+_DENSE_FALLBACK_MAX_NODES = 10_000
 # Components up to this size are solved in batches (one ``numpy.linalg.eigvalsh`` call per size), so that
 # tens of thousands of tiny components (the fragmented regime) cost a few vectorized calls, not a loop.
 _BATCH_MAX_NODES = 32
@@ -365,9 +367,21 @@ def laplacian_spectrum(
             sqrt_d = np.sqrt(d[order[lo:hi]])
             v = sqrt_d / np.linalg.norm(sqrt_d)
             top = _eigsh_top if solver in ("auto", "eigsh") else _lobpcg_top
-            gamma = top(block, v, min(m, hi - lo) - 1, tol, rng)
+            try:
+                gamma = top(block, v, min(m, hi - lo) - 1, tol, rng)
+                used.add("eigsh" if top is _eigsh_top else "lobpcg")
+            except scipy.sparse.linalg.ArpackNoConvergence:
+                if solver != "auto":
+                    raise
+                # ARPACK can stall on a component with a very flat top spectrum; "auto" then falls back
+                # to LAPACK where the dense matrix fits, and to LOBPCG beyond.
+                if hi - lo <= _DENSE_FALLBACK_MAX_NODES:
+                    gamma = 1.0 - _dense_smallest(np.eye(hi - lo) - block.toarray(), min(m, hi - lo))[1:]
+                    used.add("dense")
+                else:
+                    gamma = _lobpcg_top(block, v, min(m, hi - lo) - 1, tol, rng)
+                    used.add("lobpcg")
             lam = np.concatenate([[0.0], 1.0 - gamma])
-            used.add("eigsh" if top is _eigsh_top else "lobpcg")
         lam = _clip(np.sort(lam))
         lam[0] = 0.0
         parts.append(lam)

@@ -338,3 +338,23 @@ def test_spectral_gap_rejects_bad_k():
         spectral_gap(np.ones((3, 3)), 0)
     with pytest.raises(ValueError, match="k must be"):
         spectral_gap(np.ones((3, 3)), 3)
+
+
+def test_auto_falls_back_when_arpack_does_not_converge(monkeypatch):
+    import scipy.sparse.linalg
+
+    from bounds import spectrum as sp_mod
+
+    rng = np.random.default_rng(3)
+    w = rng.random((2500, 2500)) < 0.004
+    a = scipy.sparse.csr_array(np.triu(w, 1) + np.triu(w, 1).T, dtype=float)
+
+    def stall(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("no convergence", np.array([]), np.array([]))
+
+    monkeypatch.setattr(sp_mod, "_eigsh_top", stall)
+    spec = sp_mod.laplacian_spectrum(a, 5)
+    np.testing.assert_allclose(spec.eigenvalues, sp_mod.smallest_eigenvalues(a, 5, solver="dense"), atol=1e-8)
+    assert "dense" in spec.solver
+    with pytest.raises(scipy.sparse.linalg.ArpackNoConvergence):
+        sp_mod.laplacian_spectrum(a, 5, solver="eigsh")
