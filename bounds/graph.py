@@ -76,7 +76,7 @@ import numpy as np
 import scipy.sparse
 import scipy.spatial
 
-from bounds.labeling import graph_labeling_error
+from bounds.labeling import _check_weights, graph_labeling_error
 from bounds.spectrum import Solver, connected_components, laplacian_spectrum
 
 Method = Literal["auto", "tree", "dense"]
@@ -146,17 +146,6 @@ def _check_features(features: object) -> np.ndarray:
     if not np.all(np.isfinite(f)):
         raise ValueError("features must be finite")
     return f
-
-
-def _check_weights(weights: object | None, n: int) -> np.ndarray:
-    if weights is None:
-        return np.full(n, 1.0 / n)
-    p = np.asarray(weights, dtype=np.float64)
-    if p.shape != (n,):
-        raise ValueError(f"weights must have shape ({n},), got {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError("weights must be finite, non-negative and not all zero")
-    return p / p.sum()
 
 
 def reference_bandwidth(features_ref: np.ndarray, *, scale: float = 1.0) -> float:
