@@ -52,8 +52,9 @@ consistent graph estimator. λ_{k+1} is that of this graph's normalized Laplacia
 
 Two exact evaluation methods select the same pairs: ``"tree"`` (``scipy.spatial.cKDTree.query_pairs`` over
 all n·m views, then exact kernels per candidate source pair; fast when the graph is sparse and d is small)
-and ``"dense"`` (blocks of sources against all views by matrix products; O((nm)² d) time, bounded memory;
-right when most pairs are within the cutoff or d is large, where k-d trees degrade to brute force).
+and ``"dense"`` (source centroids by matrix products, pruned exactly by the triangle inequality, then the
+m² view pairs of the surviving candidates; O(n² d) plus O(m² d) per candidate, bounded memory; right when d
+is large, where k-d trees degrade to brute force).
 ``"auto"`` estimates the fraction of view pairs within the cutoff from a sample and chooses.
 
 References:
@@ -179,11 +180,13 @@ def reference_bandwidth(features_ref: np.ndarray, *, scale: float = 1.0) -> floa
     return float(scale) * med
 
 
-def _pair_kernels(f: np.ndarray, i: np.ndarray, j: np.ndarray, inv2h2: float) -> np.ndarray:
-    """Exact mean kernel over all m² view pairs for the source pairs (i, j), i ≠ j, in chunks."""
+def _pair_kernels(f: np.ndarray, i: np.ndarray, j: np.ndarray, inv2h2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean kernel over all m² view pairs for the source pairs (i, j), i ≠ j, and their closest
+    view pair's squared distance, in chunks."""
     n_pairs = i.size
     m, d = f.shape[1], f.shape[2]
     out = np.empty(n_pairs)
+    closest = np.empty(n_pairs)
     chunk = max(1, _BLOCK_BYTES // (8 * m * m * d))
     for s in range(0, n_pairs, chunk):
         fi = f[i[s : s + chunk]]
@@ -191,7 +194,8 @@ def _pair_kernels(f: np.ndarray, i: np.ndarray, j: np.ndarray, inv2h2: float) ->
         diff = fi[:, :, None, :] - fj[:, None, :, :]
         sq = np.einsum("pabd,pabd->pab", diff, diff)
         out[s : s + chunk] = np.exp(-sq * inv2h2).mean(axis=(1, 2))
-    return out
+        closest[s : s + chunk] = sq.min(axis=(1, 2))
+    return out, closest
 
 
 def _self_kernels(f: np.ndarray, inv2h2: float) -> np.ndarray:
@@ -218,33 +222,40 @@ def _tree_pairs(f: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _build_tree(f: np.ndarray, cutoff: float, inv2h2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     i, j = _tree_pairs(f, cutoff)
-    return i, j, _pair_kernels(f, i, j, inv2h2)
+    return i, j, _pair_kernels(f, i, j, inv2h2)[0]
 
 
 def _build_dense(f: np.ndarray, cutoff: float, inv2h2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocks of sources against all views by matrix products; keeps pairs i < j with min distance ≤ cutoff."""
-    n, m, d = f.shape
-    views = f.reshape(n * m, d)
-    sqn = np.einsum("vd,vd->v", views, views)
-    block = max(1, _BLOCK_BYTES // (8 * m * m * n))
-    cut2 = cutoff * cutoff
+    """Exact pair selection by matrix products, pruned by the triangle inequality on view centroids.
+
+    With c_i the centroid of source i's views and r_i = max_a ‖f_ia − c_i‖, every view distance satisfies
+    ‖f_ia − f_jb‖ ≥ ‖c_i − c_j‖ − r_i − r_j. Pairs with ‖c_i − c_j‖ > cutoff + r_i + r_j therefore have no view
+    pair within the cutoff and are skipped without evaluating their m² view distances; the remaining
+    candidates are evaluated exactly and kept iff their closest view pair is within the cutoff — the same
+    selection as ``"tree"`` and as an all-pairs scan. Cost O(n² d) for the centroids plus O(m² d) per
+    candidate, instead of O((nm)² d).
+    """
+    n = f.shape[0]
+    c = f.mean(axis=1)  # (n, d)
+    r = np.sqrt(np.einsum("nmd,nmd->nm", f - c[:, None, :], f - c[:, None, :]).max(axis=1))  # (n,)
+    sqn = np.einsum("nd,nd->n", c, c)
+    # Rounding in the expanded squared distance is ~1e-12 relative; the slack keeps the pruning conservative.
+    slack = 1e-9 * (1.0 + float(sqn.max(initial=0.0)))
+    block = max(1, _BLOCK_BYTES // (8 * max(n, 1) * 2))
     rows, cols, vals = [], [], []
     for s in range(0, n, block):
         e = min(n, s + block)
-        vb = views[s * m : e * m]
-        sq = sqn[s * m : e * m, None] + sqn[None, :] - 2.0 * (vb @ views.T)
-        np.maximum(sq, 0.0, out=sq)
-        sq4 = sq.reshape(e - s, m, n, m)
-        close = sq4.min(axis=(1, 3)) <= cut2
-        loc_i, loc_j = np.nonzero(close)
-        gi = loc_i + s
-        upper = loc_j > gi
-        loc_i, loc_j, gi = loc_i[upper], loc_j[upper], gi[upper]
+        sq = sqn[s:e, None] + sqn[None, :] - 2.0 * (c[s:e] @ c.T)  # (b, n) centroid distances²
+        reach = cutoff + r[s:e, None] + r[None, :]  # (b, n)
+        cand = (sq <= reach * reach + slack) & (np.arange(n)[None, :] > np.arange(s, e)[:, None])
+        gi, gj = np.nonzero(cand)
         if gi.size:
-            k = np.exp(-sq4[loc_i, :, loc_j, :] * inv2h2).mean(axis=(1, 2))
-            rows.append(gi.astype(_INDEX))
-            cols.append(loc_j.astype(_INDEX))
-            vals.append(k)
+            gi += s
+            k, closest = _pair_kernels(f, gi, gj, inv2h2)
+            keep = closest <= cutoff * cutoff
+            rows.append(gi[keep].astype(_INDEX))
+            cols.append(gj[keep].astype(_INDEX))
+            vals.append(k[keep])
     if not rows:
         empty = np.zeros(0, dtype=_INDEX)
         return empty, empty, np.zeros(0)

@@ -88,6 +88,23 @@ def test_truncation_bound_against_untruncated(method: str) -> None:
     assert np.abs(w - ref).max() <= eps * pp.max()
 
 
+@pytest.mark.parametrize("method", ["tree", "dense"])
+def test_selected_pairs_are_exactly_those_with_a_view_pair_within_the_cutoff(method: str) -> None:
+    # Wide view clouds (r_i large) next to tight ones: the dense method's centroid pruning must keep every
+    # pair whose closest views are within the cutoff, and nothing else.
+    rng = np.random.default_rng(5)
+    f = rng.uniform(0, 4, size=(120, 1, 3)) + rng.uniform(0.0, 0.6, size=(120, 1, 1)) * rng.standard_normal(
+        (120, 4, 3))
+    g = build_graph(f, bandwidth=0.1, eps=1e-4, method=method)
+    views = f.reshape(-1, 3)
+    dist = np.linalg.norm(views[:, None] - views[None], axis=-1).reshape(120, 4, 120, 4).min(axis=(1, 3))
+    expected = (dist <= g.cutoff) & ~np.eye(120, dtype=bool)
+    stored = g.adjacency.toarray() > 0
+    np.fill_diagonal(stored, False)
+    assert 0 < expected.sum() < 120 * 119 / 2  # a sparse selection: pruning is exercised
+    np.testing.assert_array_equal(stored, expected)
+
+
 def test_tree_and_dense_agree() -> None:
     rng = np.random.default_rng(2)
     f, _ = _mixture(200, sep=3.0, sig_aug=0.3, rng=rng)
