@@ -101,6 +101,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_bound)
 
+    gen = sub.add_parser("generate", help="train a small diffusion model; sample an npz of generated images")
+    gen = gen.add_subparsers(dest="generate_command", required=True)
+    p = gen.add_parser("train", help="train the diffusion model on a real set, writing RUN_DIR (resumable)",
+                       description="Train a U-Net with the DDPM objective and EMA weights. Priority: defaults < "
+                       "flags < --set KEY=VALUE overrides (fields of adainf.generate.GenerateConfig).")
+    p.add_argument("run_dir", type=Path, help="run directory: new, or an existing one with --resume")
+    # An option, not a second positional: argparse cannot mix RUN_DIR, flags and trailing positionals.
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, repeatable (e.g. --set lr=1e-3 --set schedule=linear)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--root", default=None, help="folder of the CIFAR releases")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: 20000)")
+    p.add_argument("--batch", type=int, default=None, help="images per step (default: 64)")
+    p.add_argument("--resolution", type=int, default=None, help="image side; others are resized (default: 32)")
+    p.add_argument("--width", type=int, default=None, help="U-Net base channels, a multiple of 8 (default: 32)")
+    p.add_argument("--class-conditional", action="store_const", const=True, default=None,
+                   help="condition on labels; samples then carry labels (default: unconditional, label -1)")
+    p.add_argument("--seed", type=int, default=None, help="seed of init and of every draw (default: 0)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda (default: auto)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None, help="default: auto")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument("--until", type=int, default=None, help="stop after this step (checkpointed); --resume later")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this wall time")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(handler=_generate_train)
+
+    p = gen.add_parser("sample", help="sample N images by DDIM from a generator run into an AdaInf-style npz")
+    p.add_argument("run_dir", type=Path, help="a run directory written by `adainf generate train`")
+    p.add_argument("--n", type=int, required=True, help="number of images")
+    p.add_argument("--out", type=Path, required=True, help="output .npz (written atomically)")
+    p.add_argument("--batch", type=int, default=256, help="images per network call (default: 256)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the run's sample_steps)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise (default: 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_generate_sample)
+
     bench = sub.add_parser("bench", help="throughput benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("augment", help="batched augmentation throughput (two views per source image)")
     p.add_argument("--preset", default="symmetric", help="augmentation preset (default: symmetric)")
@@ -260,6 +299,43 @@ def _bench_load(args: argparse.Namespace) -> int:
     from adainf.bench import bench_load
 
     _print(bench_load(args.data), args.json)
+    return 0
+
+
+_GENERATE_FLAGS = {  # flag -> GenerateConfig field
+    "data": "data", "root": "root", "steps": "steps", "batch": "batch_size", "resolution": "resolution",
+    "width": "width", "class_conditional": "class_conditional", "seed": "seed", "device": "device",
+    "precision": "precision",
+}
+
+
+def _generate_train(args: argparse.Namespace) -> int:
+    from adainf import generate
+    from adainf.train import NonFiniteLoss
+
+    assignments = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in _GENERATE_FLAGS.items()
+                   if getattr(args, flag) is not None] + list(args.overrides)
+    if args.resume and assignments:
+        raise ValueError(f"{args.run_dir}: --resume continues with the run's own config.json; drop the config flags")
+    cfg = None if args.resume else generate.resolve_config(assignments)
+    max_seconds = None if args.max_minutes is None else 60 * args.max_minutes
+    try:
+        result = generate.train(cfg, args.run_dir, resume=args.resume, until=args.until, max_seconds=max_seconds,
+                                progress=not args.no_progress)
+    except NonFiniteLoss as e:
+        print(f"adainf: training stopped: {e}", file=sys.stderr)
+        return 3
+    _print({"run_dir": str(result.run_dir), "steps": result.steps, "final_loss": result.final_loss,
+            "seconds": result.seconds, "parameters": result.parameters}, args.json)
+    return 0
+
+
+def _generate_sample(args: argparse.Namespace) -> int:
+    from adainf.generate import sample
+
+    result = sample(args.run_dir, args.n, args.out, batch=args.batch, steps=args.steps, seed=args.seed,
+                    device=args.device, progress=not args.no_progress)
+    _print(result, args.json)
     return 0
 
 
