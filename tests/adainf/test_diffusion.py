@@ -143,3 +143,24 @@ def test_ddim_is_deterministic_given_the_noise():
     other = diffusion.ddim_sample(model, torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(4)), ab, 5)
     assert not torch.equal(a, other)
     assert a.min() >= -1 and a.max() <= 1
+
+
+@pytest.mark.parametrize("patch_size", [1, 2])
+def test_unet_predicts_noise_of_the_input_shape_and_uses_labels(patch_size):
+    torch.manual_seed(0)
+    model = UNet(width=16, image_size=16, patch_size=patch_size, num_classes=3).eval()
+    torch.nn.init.normal_(model.head[-1].weight, std=0.02)
+    x, t = torch.randn(4, 3, 16, 16), torch.tensor([0, 10, 500, 999])
+    with torch.no_grad():
+        unlabeled = model(x, t, None)
+        assert unlabeled.shape == x.shape
+        # -1 and None both select the "no label" embedding; a real label changes the prediction.
+        torch.testing.assert_close(model(x, t, torch.full((4,), -1)), unlabeled)
+        assert not torch.allclose(model(x, t, torch.tensor([0, 1, 2, 0])), unlabeled)
+
+
+def test_unet_rejects_sizes_it_cannot_halve_or_normalise():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        UNet(width=12)
+    with pytest.raises(ValueError, match="not divisible"):
+        UNet(width=16, image_size=20, patch_size=2)  # 10 positions cannot be halved twice
