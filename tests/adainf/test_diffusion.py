@@ -149,7 +149,10 @@ def test_ddim_is_deterministic_given_the_noise():
 def test_unet_predicts_noise_of_the_input_shape_and_uses_labels(patch_size):
     torch.manual_seed(0)
     model = UNet(width=16, image_size=16, patch_size=patch_size, num_classes=3).eval()
-    torch.nn.init.normal_(model.head[-1].weight, std=0.02)
+    # Zero-initialised residual branches and head make the untrained net ignore its embeddings; wake them.
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and not module.weight.any():
+            torch.nn.init.normal_(module.weight, std=0.02)
     x, t = torch.randn(4, 3, 16, 16), torch.tensor([0, 10, 500, 999])
     with torch.no_grad():
         unlabeled = model(x, t, None)
