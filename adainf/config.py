@@ -86,6 +86,7 @@ class ModelConfig:
     proj_hidden: int = 2048  # projector hidden width
     proj_out: int = 256  # projector output (the embedding the loss sees)
     pred_hidden: int = 4096  # BYOL predictor hidden width
+    sync_bn: bool = True  # under torchrun: batch norm over the global batch (False: per rank, faster, W-dependent)
 
 
 @dataclass(frozen=True)

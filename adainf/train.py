@@ -6,6 +6,12 @@ Examples:
     adainf train --config recommended.json                                      # from `adainf recommend --out`
     adainf train --resume runs/simclr-resnet18-20261204-120000                  # continue exactly
 
+Under torchrun (RANK/WORLD_SIZE in the environment) the same loop is data-parallel: every rank draws the
+step's global batch and augmentation parameters and keeps its contiguous share, the loss runs on gathered
+embeddings, DDP averages gradients, and rank 0 alone writes the run directory (see `adainf.distributed`):
+
+    torchrun --standalone --nproc_per_node=4 -m adainf train --method simclr --batch 1024
+
 Design: the budget is in steps (AdaInf trains every setting for 100k steps, so inflated and plain runs cost
 the same). The whole uint8 dataset sits on the training device; each step gathers its batch by index from
 real + generated without concatenating them, and augments on the device. Every random choice of step t
@@ -25,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from adainf import augment, data, evaluate, losses, optim, runs
+from adainf import augment, data, distributed, evaluate, losses, optim, runs
 from adainf.config import RunConfig, TrainConfig
 from adainf.inflation import InflatedIndex, gather, step_generator
 from adainf.methods import METHODS, Method, SSLModel
@@ -96,6 +102,8 @@ class Trainer:
     probe_optimizer: torch.optim.Optimizer | None
     base_lr: float
     probe_lr: float
+    dist: distributed.Context = field(default_factory=distributed.Context)
+    ddp: torch.nn.Module | None = None  # the method's forward under DDP when world_size > 1, else None
 
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -112,12 +120,17 @@ class Trainer:
             self.probe_optimizer.load_state_dict(state["probe_optimizer"])
 
 
-def build(cfg: RunConfig, num_classes: int | None, device: torch.device) -> Trainer:
-    """Model, online probe and optimizers for `cfg`, initialised from cfg.seed."""
+def build(
+    cfg: RunConfig, num_classes: int | None, device: torch.device, ctx: distributed.Context | None = None
+) -> Trainer:
+    """Model, online probe and optimizers for `cfg`, initialised from cfg.seed (on every rank alike)."""
     if cfg.train.method not in METHODS:
         raise ValueError(f"unknown method {cfg.train.method!r}; choose one of {', '.join(sorted(METHODS))}")
+    ctx = ctx or distributed.Context()
     torch.manual_seed(cfg.seed)
     model = SSLModel(cfg).to(device)
+    if ctx.world_size > 1:
+        distributed.prepare_model(model, sync_bn=cfg.model.sync_bn)  # gathered projections, SyncBN
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     t = cfg.train
@@ -132,8 +145,9 @@ def build(cfg: RunConfig, num_classes: int | None, device: torch.device) -> Trai
         probe_opt = torch.optim.SGD(probe.parameters(), lr=probe_lr, momentum=0.9)
     if cfg.compile:
         model.backbone = torch.compile(model.backbone)  # type: ignore[assignment]
+    ddp = distributed.data_parallel(METHODS[t.method], model, cfg, device) if ctx.world_size > 1 else None
     return Trainer(cfg, device, autocast_dtype(cfg.precision, device), METHODS[t.method], model, probe, opt,
-                   probe_opt, base_lr, probe_lr)
+                   probe_opt, base_lr, probe_lr, ctx, ddp)
 
 
 def warmup_steps(t: TrainConfig) -> int:
@@ -144,6 +158,7 @@ def warmup_steps(t: TrainConfig) -> int:
 def train_step(tr: Trainer, images: Tensor, labels: Tensor, step: int) -> tuple[Tensor, dict[str, Tensor]]:
     """One optimisation step on uint8 images (B, 3, H, W) with labels (B,) (-1 = unlabeled).
 
+    Under DDP, images and labels are this rank's rows `tr.dist.rows(B)` of the global batch.
     Returns the detached loss and its parts, still on the device (no host sync here).
     """
     cfg, t = tr.cfg, tr.cfg.train
@@ -156,16 +171,26 @@ def train_step(tr: Trainer, images: Tensor, labels: Tensor, step: int) -> tuple[
             group["lr"] = tr.probe_lr * lr_scale
 
     g = step_generator(cfg.seed, step, _AUGMENT_STREAM)
-    v1, v2 = augment.views(images, (cfg.augment.view1, cfg.augment.view2), g)  # (B, 3, S, S) float each
+    pair = (cfg.augment.view1, cfg.augment.view2)
+    if tr.ddp is None:
+        v1, v2 = augment.views(images, pair, g)  # (B, 3, S, S) float each
+    else:  # this rank's rows of the views one process draws for the global batch
+        v1, v2 = distributed.shard_views(images, pair, g, tr.dist.rows(t.batch_size), t.batch_size)
     if cfg.channels_last:
         v1 = v1.contiguous(memory_format=torch.channels_last)
         v2 = v2.contiguous(memory_format=torch.channels_last)
     with torch.autocast(tr.device.type, dtype=tr.amp_dtype or torch.float32, enabled=tr.amp_dtype is not None):
-        loss, parts, feats = tr.method.forward(tr.model, v1, v2, cfg)  # feats (2B, F)
+        if tr.ddp is None:
+            loss, parts, feats = tr.method.forward(tr.model, v1, v2, cfg)  # feats (2B, F)
+        else:  # the loss is the global one on every rank; DDP averages the gradients in backward
+            loss, parts, feats = tr.ddp(v1, v2)  # feats (2b, F): this rank's rows
     total = loss
     if tr.probe is not None:
         # The probe sees detached features: it measures the representation without shaping it.
-        probe_loss, probe_parts = tr.probe.loss(feats.detach().float(), labels.repeat(2))
+        feats, probe_labels = feats.detach().float(), labels.repeat(2)
+        if tr.ddp is not None:  # every rank trains its probe copy on the global batch, identically
+            feats, probe_labels = distributed.gather_views(feats), distributed.gather_views(probe_labels)
+        probe_loss, probe_parts = tr.probe.loss(feats, probe_labels)
         total = total + probe_loss
         parts = {**parts, **probe_parts}
 
@@ -227,15 +252,24 @@ def train(
             augmentations an uninterrupted run would have had.
         until: stop after this many steps (checkpointing there) while keeping the schedule of cfg.train.steps,
             for time-sliced jobs; resume later to continue.
-        progress: show a tqdm bar on stderr.
+        progress: show a tqdm bar on stderr (rank 0 only under torchrun).
     """
+    if resume is not None:
+        cfg = runs.load_config(resume)
+    # Under torchrun this joins the job's process group; alone it changes nothing.
+    ctx, device, owns_group = distributed.init(resolve_device(cfg.device))
+    try:
+        return _train(cfg, ctx, device, resume=resume, until=until, progress=progress)
+    finally:
+        distributed.teardown(owns_group)
+
+
+def _train(cfg: RunConfig, ctx: distributed.Context, device: torch.device, *, resume: str | Path | None,
+           until: int | None, progress: bool) -> TrainResult:
     from tqdm.auto import tqdm
 
-    if resume is not None:
-        run_dir = Path(resume)
-        cfg = runs.load_config(run_dir)
-    device = resolve_device(cfg.device)
     t = cfg.train
+    rows = ctx.rows(t.batch_size)  # this rank's share of every global batch (all of it in one process)
 
     # Data: uint8 tensors resident on the device; generated images extend the index space.
     real, gen, test = load_datasets(cfg)
@@ -250,23 +284,28 @@ def train(
     test_x = test.to_tensor(device) if test is not None else None
     test_y = torch.from_numpy(test.labels).to(device) if test is not None else None
 
-    tr = build(cfg, num_classes, device)
+    tr = build(cfg, num_classes, device, ctx)
     start = 0
     if resume is None:
-        run_dir = runs.create(cfg)
+        run_dir = distributed.main_first(ctx, lambda: runs.create(cfg))  # rank 0 names and writes it
     else:
+        # Every rank reads the checkpoint (multi-node resume needs the run directory on a shared filesystem).
+        run_dir = Path(resume)
         ckpt = runs.latest_checkpoint(run_dir)
         if ckpt is not None:
             state = runs.load_checkpoint(ckpt, map_location=device)
             tr.load_state(state)
             start = int(state["step"])
-        runs.truncate_metrics(run_dir, start)
+        if ctx.is_main:
+            runs.truncate_metrics(run_dir, start)
 
     def evaluate_now(step: int) -> dict[str, float]:
         if test_x is None or test_y is None or num_classes is None:
             return {}
+        # Every rank evaluates its (identical) model, so none waits on rank 0 at the next collective.
         result = online_eval(tr, knn_x, knn_y, test_x, test_y)
-        runs.append_metrics(run_dir, {"step": step, "kind": "eval", **result})
+        if ctx.is_main:
+            runs.append_metrics(run_dir, {"step": step, "kind": "eval", **result})
         return result
 
     bad = torch.zeros((), dtype=torch.bool, device=device)  # any non-finite loss since the last check
@@ -275,10 +314,10 @@ def train(
     t0 = tick = time.perf_counter()
     tick_step = start
     stop = t.steps if until is None else min(until, t.steps)
-    bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not progress, dynamic_ncols=True,
-               desc=f"{t.method} {cfg.model.backbone}")
+    bar = tqdm(range(start, stop), initial=start, total=t.steps, disable=not progress or not ctx.is_main,
+               dynamic_ncols=True, desc=f"{t.method} {cfg.model.backbone}")
     for step in bar:
-        idx = index.sample(step, t.batch_size, cfg.seed).to(device)  # (B,)
+        idx = index.sample(step, t.batch_size, cfg.seed)[rows].to(device)  # (B,), or (B/W,) under DDP
         images = gather(real_x, gen_x, idx)  # (B, 3, H, W) uint8
         loss, parts = train_step(tr, images, all_labels[idx], step)
         bad |= ~torch.isfinite(loss)
@@ -294,11 +333,12 @@ def train(
             row = {"step": done, "kind": "train", "loss": float(loss),
                    "lr": tr.optimizer.param_groups[0]["lr"], "images_per_s": rate,
                    **{k: float(v) for k, v in parts.items()}}
-            runs.append_metrics(run_dir, row)
+            if ctx.is_main:
+                runs.append_metrics(run_dir, row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.3g}", img_s=f"{rate:.0f}")
         if cfg.eval_every and done % cfg.eval_every == 0 and done != t.steps:
             last_eval = evaluate_now(done)
-        if done % cfg.ckpt_every == 0 or done == stop:
+        if (done % cfg.ckpt_every == 0 or done == stop) and ctx.is_main:
             runs.save_checkpoint(run_dir, done, tr.state())
     bar.close()
     if stop == t.steps and (start < t.steps or not last_eval):
