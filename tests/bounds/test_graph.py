@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+import bounds.graph as graph_module
 from bounds.graph import AugmentationGraph, GraphTerms, build_graph, graph_terms, reference_bandwidth
 from bounds.labeling import graph_labeling_error
 from bounds.spectrum import smallest_eigenvalues
@@ -88,10 +89,15 @@ def test_truncation_bound_against_untruncated(method: str) -> None:
     assert np.abs(w - ref).max() <= eps * pp.max()
 
 
-@pytest.mark.parametrize("method", ["tree", "dense"])
-def test_selected_pairs_are_exactly_those_with_a_view_pair_within_the_cutoff(method: str) -> None:
+@pytest.mark.parametrize(("method", "dense_fraction"), [("tree", None), ("dense", 0.0), ("dense", 1.0)])
+def test_selected_pairs_are_exactly_those_with_a_view_pair_within_the_cutoff(
+    method: str, dense_fraction: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Wide view clouds (r_i large) next to tight ones: the dense method's centroid pruning must keep every
-    # pair whose closest views are within the cutoff, and nothing else.
+    # pair whose closest views are within the cutoff, and nothing else — on both of its evaluation paths
+    # (block matrix product: fraction 0; per-pair kernels: fraction 1).
+    if dense_fraction is not None:
+        monkeypatch.setattr(graph_module, "_DENSE_FRACTION", dense_fraction)
     rng = np.random.default_rng(5)
     f = rng.uniform(0, 4, size=(120, 1, 3)) + rng.uniform(0.0, 0.6, size=(120, 1, 1)) * rng.standard_normal(
         (120, 4, 3))
@@ -103,6 +109,8 @@ def test_selected_pairs_are_exactly_those_with_a_view_pair_within_the_cutoff(met
     np.fill_diagonal(stored, False)
     assert 0 < expected.sum() < 120 * 119 / 2  # a sparse selection: pruning is exercised
     np.testing.assert_array_equal(stored, expected)
+    ref = _dense_reference(f, 0.1, np.full(120, 1 / 120))
+    np.testing.assert_allclose(g.adjacency.toarray()[stored], ref[stored], rtol=1e-10)
 
 
 def test_tree_and_dense_agree() -> None:
