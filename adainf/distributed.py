@@ -209,8 +209,8 @@ def shard_views(
     Augmentation parameters are drawn for all `batch_size` images, in the order `augment.views` draws them,
     and then sliced: drawing only this rank's rows would use the generator differently. The union over ranks
     therefore has the single-process parameters, and each view is computed from its image and its parameters
-    alone, so the union of the views equals the single-process views (to float rounding: the kernels run on
-    other batch shapes).
+    alone, so the union of the views equals the single-process views (bit for bit on CPU; a GPU kernel may
+    round differently for another batch shape).
 
     Args:
         images: uint8 (b, 3, H, W), rows `rows` of the global batch.

@@ -52,7 +52,10 @@ def first_step(cfg, ctx: distributed.Context | None = None) -> dict:
     loss, parts = train_step(tr, images, labels, 0)
     named = [*tr.model.named_parameters(), *(("probe." + n, p) for n, p in tr.probe.named_parameters())]
     grads = {n: p.grad.clone() for n, p in named if p.grad is not None}
-    return {"loss": loss, "parts": parts, "grads": grads}
+    # After the step: momentum encoders, the MoCo queue and batch-norm running statistics.
+    state = {k: v.clone() for k, v in tr.model.state_dict().items()
+             if k.startswith(("momentum_", "queue")) or "running_" in k or "num_batches" in k}
+    return {"loss": loss, "parts": parts, "grads": grads, "state": state}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -104,10 +107,11 @@ def _worker_cli(out: Path) -> None:
     distributed.init(torch.device("cpu"))
     _record_writes(out)
     argv = [*CLI_TRAIN, "--out-dir", str(out / "runs")]
-    try:
-        _run_cli([*argv, "--name", "split", "--until", "10"])
-    except SystemExit as e:
-        assert e.code == 0, e.code
+    for name, until, code in (("split", "10", 0), ("split", "1", 2)):  # the second: the directory exists
+        try:
+            _run_cli([*argv, "--name", name, "--until", until])
+        except SystemExit as e:
+            (out / f"exit-rank{os.environ['RANK']}-{code}.txt").write_text(str(e.code))
     _run_cli(argv)  # unnamed: rank 0's timestamp names it
 
 
@@ -215,6 +219,12 @@ def test_first_step_loss_and_gradients_equal_one_process(steps_run, method):
         for name, grad in single["grads"].items():
             error = float((ddp["grads"][name] - grad).abs().max())
             assert error <= 1e-4 * float(grad.abs().max()) + 1e-5 * scale, (name, error)
+        assert ddp["state"].keys() == single["state"].keys()
+        for name, value in single["state"].items():
+            torch.testing.assert_close(ddp["state"][name], value, rtol=1e-4, atol=1e-6, msg=name)
+    if method == "mocov2":  # the queue holds the global keys, identically on every rank
+        assert int(steps_run[0][method]["state"]["queue_ptr"]) == 16
+    torch.testing.assert_close(steps_run[0][method]["state"], steps_run[1][method]["state"], rtol=0, atol=0)
 
 
 def test_union_of_rank_indices_is_the_single_process_batch():
@@ -240,8 +250,8 @@ def test_union_of_rank_views_is_the_single_process_views(preset):
     w1, w2 = augment.views(images, pair, step_generator(0, 5, _AUGMENT_STREAM))  # (12, 3, 32, 32) each
     shares = [distributed.shard_views(images[rows], pair, step_generator(0, 5, _AUGMENT_STREAM), rows, 12)
               for rows in (distributed.Context(r, 3).rows(12) for r in range(3))]
-    torch.testing.assert_close(torch.cat([s[0] for s in shares]), w1, rtol=0, atol=1e-5)
-    torch.testing.assert_close(torch.cat([s[1] for s in shares]), w2, rtol=0, atol=1e-5)
+    # Bit-identical on CPU: each view depends only on its image and its parameters.
+    assert torch.equal(torch.cat([s[0] for s in shares]), w1) and torch.equal(torch.cat([s[1] for s in shares]), w2)
 
 
 def unnamed_run(out: Path) -> Path:
@@ -263,6 +273,13 @@ def test_two_process_cli_run_matches_one_process_and_only_rank0_writes(cli_run, 
     np.testing.assert_allclose(ddp[:2], single, rtol=1e-4)
     print(f"2-process launch {seconds:.1f} s; first-step loss {ddp[0]:.7f} vs {single[0]:.7f} "
           f"(rel {abs(ddp[0] - single[0]) / abs(single[0]):.1e})")
+
+
+def test_an_error_creating_the_run_directory_stops_every_rank_with_rank0s_message(cli_run):
+    out, done, _ = cli_run
+    assert [(out / f"exit-rank{r}-2.txt").read_text() for r in range(WORLD)] == ["2", "2"]
+    assert done.stderr.count("run directory exists and is not empty") == WORLD
+    assert "(raised on rank 0)" in done.stderr
 
 
 def test_resume_with_one_process_continues_a_two_process_run(cli_run):
