@@ -23,7 +23,7 @@ term of the reconstructed AdaInf bound (`bounds.bound.generalization_bound`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,10 @@ from adainf.inflation import step_generator
 _VIEW_STREAM = 2  # seeds view draws apart from the trainer's index (0) and augmentation (1) streams
 
 Embed = Callable[[Tensor], Tensor]  # float views (B, 3, S, S), normalised -> features (B, d)
+
+# Kernel bandwidth as a multiple of the median same-source view distance at the reference strength (see
+# `reference_bandwidth` and RESULTS.md, "Augmentation graph on CIFAR").
+DEFAULT_SCALE = 0.25
 
 
 def pixel_embedding(*, dim: int = 128, seed: int = 0) -> Embed:
@@ -97,10 +101,92 @@ def clean_features(images: Tensor, embed: Embed, cfg: AugmentConfig, *, batch: i
     return torch.cat(feats).numpy().astype(np.float64)
 
 
-def _balanced_subset(ds: data.ImageSet, n: int, rng: np.random.Generator) -> data.ImageSet:
+def _random_subset(ds: data.ImageSet, n: int, rng: np.random.Generator) -> data.ImageSet:
     if n >= len(ds):
         return ds
     return ds.subset(np.sort(rng.choice(len(ds), size=n, replace=False)))
+
+
+def feature_space(
+    encoder: str | Path | None, *, pixel_dim: int = 128, seed: int = 0, device: str = "cpu"
+) -> tuple[Embed, str, list[str]]:
+    """The feature map, its name, and the assumption it implies (the pixel fallback is a weak stand-in)."""
+    if encoder is not None:
+        return encoder_embedding(encoder, device=device), f"encoder:{encoder}", []
+    return (pixel_embedding(dim=pixel_dim, seed=seed), f"pixels:random-projection-{pixel_dim}",
+            ["no encoder given: features are a random projection of pixels (weak class structure)"])
+
+
+def reference_bandwidth(
+    images: Tensor, embed: Embed, *, reference: str | float = 0.5, views: int = 4, scale: float = DEFAULT_SCALE,
+    seed: int = 0,
+) -> float:
+    """h = `scale` x the median distance between two views of one source under the REFERENCE augmentation.
+
+    Computed once on the real images and then held fixed for every setting compared (strengths, inflation
+    sizes, real weights), as `bounds.graph` requires for a consistent estimate.
+    """
+    from bounds import graph
+
+    ref = view_features(images, augment.resolve_views(reference), views, embed, seed=seed)
+    return graph.reference_bandwidth(ref, scale=scale)
+
+
+def graph_terms(
+    features: np.ndarray, labels: np.ndarray, *, bandwidth: float, k: int, weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """λ_{k+1}, pairwise α and the graph diagnostics of one (possibly inflated) set of view features."""
+    from bounds import graph
+
+    g = graph.build_graph(features, bandwidth=bandwidth, weights=weights, rng=np.random.default_rng(seed))
+    t = graph.graph_terms(g, k=k, labels=labels)
+    return {"lam": t.lam, "alpha": float(t.alpha_pairwise if t.alpha_pairwise is not None else 0.0),
+            "n_components": t.n_components, "self_transition_mass": t.self_transition_mass,
+            "max_dropped_fraction": g.max_dropped_fraction, "edges": int(g.adjacency.nnz)}
+
+
+def inflation_grid(
+    real: data.ImageSet, extra: data.ImageSet | None, embed: Embed, *, strengths: Sequence[str | float],
+    extra_sizes: Sequence[int] = (0,), seeds: Sequence[int] = (0,), views: int = 4, k: int = 10,
+    reference: str | float = 0.5, bandwidth_scale: float = DEFAULT_SCALE, progress: bool = False,
+) -> list[dict[str, Any]]:
+    """λ_{k+1} and α over augmentation strength x inflation size x seed, with one bandwidth per seed.
+
+    `extra` is the inflation source, every image weighted like a real one (N = 1); sizes are nested prefixes
+    of one fixed random order of it (files are often sorted by class), so a larger inflation contains the
+    smaller ones. Its labels are used for α where present (an oracle set of real images has them). Each seed
+    redraws the views (and so the reference bandwidth).
+    """
+    from tqdm.auto import tqdm
+
+    real_x = real.to_tensor()
+    n_extra_max = max(extra_sizes)
+    if n_extra_max and (extra is None or n_extra_max > len(extra)):
+        raise ValueError(f"inflation size {n_extra_max} needs an extra set with at least that many images")
+    if n_extra_max:
+        extra = extra.subset(np.random.default_rng(0).permutation(len(extra))[:n_extra_max])
+    extra_x = extra.to_tensor() if n_extra_max else None
+    rows = []
+    bar = tqdm(total=len(seeds) * len(strengths) * len(extra_sizes), disable=not progress, desc="graphs")
+    for seed in seeds:
+        h = reference_bandwidth(real_x, embed, reference=reference, views=views, scale=bandwidth_scale, seed=seed)
+        for strength in strengths:
+            pair = augment.resolve_views(strength)
+            f_real = view_features(real_x, pair, views, embed, seed=seed)  # (n, m, d)
+            f_extra = view_features(extra_x, pair, views, embed, seed=seed + 1) if n_extra_max else None
+            for n_extra in extra_sizes:
+                t0 = time.perf_counter()
+                feats, labels = f_real, real.labels
+                if n_extra:
+                    feats = np.concatenate([f_real, f_extra[:n_extra]])
+                    labels = np.concatenate([real.labels, extra.labels[:n_extra]])
+                terms = graph_terms(feats, labels, bandwidth=h, k=k, seed=seed)
+                rows.append({"seed": seed, "strength": str(strength), "n_real": len(real), "n_extra": n_extra,
+                             "bandwidth": h, **terms, "seconds": time.perf_counter() - t0})
+                bar.update()
+    bar.close()
+    return rows
 
 
 def estimate_bound(
@@ -116,34 +202,30 @@ def estimate_bound(
     views: int = 4,
     k: int = 10,
     reference: str | float = 0.5,
-    bandwidth_scale: float = 1.0,
+    bandwidth_scale: float = DEFAULT_SCALE,
     tv: float = 0.0,
     pixel_dim: int = 128,
     seed: int = 0,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Every term of the bound for one setting (module docstring: the estimator, step by step)."""
-    from bounds import bound, gap, graph, labeling
+    from bounds import bound, gap, labeling
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     assumptions: list[str] = []
     pair = augment.resolve_views(augment_views)
-    real = _balanced_subset(data.load(data_name, split="train", root=root), n_real, rng)
+    real = _random_subset(data.load(data_name, split="train", root=root), n_real, rng)
     gen = None
     if generated is not None:
         gen = data.load(generated)
-        gen = _balanced_subset(gen, n_generated if n_generated is not None else len(real), rng)
-    if encoder is not None:
-        embed, space = encoder_embedding(encoder, device=device), f"encoder:{encoder}"
-    else:
-        embed, space = pixel_embedding(dim=pixel_dim, seed=seed), f"pixels:random-projection-{pixel_dim}"
-        assumptions.append("no encoder given: features are a random projection of pixels (weak class structure)")
+        gen = _random_subset(gen, n_generated if n_generated is not None else len(real), rng)
+    embed, space, notes = feature_space(encoder, pixel_dim=pixel_dim, seed=seed, device=device)
+    assumptions += notes
 
     real_x = real.to_tensor()
     f_real = view_features(real_x, pair, views, embed, seed=seed)  # (n_real, m, d)
-    h = bandwidth_scale * graph.reference_bandwidth(
-        view_features(real_x, augment.resolve_views(reference), views, embed, seed=seed))
+    h = reference_bandwidth(real_x, embed, reference=reference, views=views, scale=bandwidth_scale, seed=seed)
     labels = real.labels
     features, weights = f_real, np.full(len(real), float(real_weight))
     tv_est: dict[str, Any] = {"tv": tv, "source": "assumed"}
@@ -163,15 +245,13 @@ def estimate_bound(
         tv_est = {"tv": est.tv, "source": "domain classifier (lower bound)", "ci": [est.ci_low, est.ci_high]}
     elif tv:
         assumptions.append(f"no generated set: TV = {tv} as given")
-    g = graph.build_graph(features, bandwidth=h, weights=weights, rng=np.random.default_rng(seed))
-    terms = graph.graph_terms(g, k=k, labels=labels)
+    terms = graph_terms(features, labels, bandwidth=h, k=k, weights=weights, seed=seed)
     beta = bound.beta(len(real), len(gen) if gen is not None else 0, real_weight)
-    alpha = float(terms.alpha_pairwise if terms.alpha_pairwise is not None else 0.0)
-    b = bound.generalization_bound(alpha=alpha, lam=terms.lam, beta=beta, tv=float(tv_est["tv"]))
+    b = bound.generalization_bound(alpha=terms["alpha"], lam=terms["lam"], beta=beta, tv=float(tv_est["tv"]))
     return {
         **b.as_dict(), "n_real": len(real), "n_generated": len(gen) if gen is not None else 0,
         "dup": real_weight, "augment": str(augment_views), "k": k, "views": views, "bandwidth": h,
-        "reference": str(reference), "feature_space": space, "n_components": terms.n_components,
-        "self_transition_mass": terms.self_transition_mass, "max_dropped_fraction": g.max_dropped_fraction,
+        "reference": str(reference), "feature_space": space, "n_components": terms["n_components"],
+        "self_transition_mass": terms["self_transition_mass"], "max_dropped_fraction": terms["max_dropped_fraction"],
         "tv_estimate": tv_est, "assumptions": assumptions, "seconds": time.perf_counter() - t0,
     }

@@ -130,7 +130,8 @@ class GraphTerms:
         lam: λ_{k+1}, the (k+1)-th smallest normalized-Laplacian eigenvalue (0.0 exactly iff > k components).
         eigenvalues: (k+1,) the smallest eigenvalues λ_1 ≤ … ≤ λ_{k+1}.
         n_components: number of connected components of the graph.
-        alpha_pairwise: cross-label edge mass of the graph with source labels (``None`` without labels).
+        alpha_pairwise: cross-label fraction of the edge mass between distinct sources (``None`` without
+            labels).
         self_transition_mass: Σ_i W_ii / Σ_ij W_ij.
     """
 
@@ -379,8 +380,10 @@ def graph_terms(
         solver: passed to ``bounds.spectrum.laplacian_spectrum``.
 
     Returns:
-        A :class:`GraphTerms`. ``alpha_pairwise`` = Σ_{y_i ≠ y_j} W_ij / Σ W_ij over labelled sources
-        (``bounds.labeling.graph_labeling_error``; self-loops count in the denominator).
+        A :class:`GraphTerms`. ``alpha_pairwise`` = Σ_{i≠j, y_i ≠ y_j} W_ij / Σ_{i≠j} W_ij over labelled
+        sources (``bounds.labeling.graph_labeling_error(..., self_loops=False)``): the population α, which
+        does not depend on n, whereas the self-loops W_ii — a finite-sample share that inflation dilutes —
+        stay in the graph whose λ_{k+1} is reported.
 
     Raises:
         ValueError: if k is not in [1, n − 1] or the labels are malformed.
@@ -405,7 +408,7 @@ def graph_terms(
         eigenvalues, n_comp = spec.eigenvalues, spec.n_components
     total = float(adj.sum())
     self_mass = float(adj.diagonal().sum()) / total if total > 0 else 0.0
-    alpha = None if labels is None else graph_labeling_error(adj, np.asarray(labels))
+    alpha = None if labels is None else graph_labeling_error(adj, np.asarray(labels), self_loops=False)
     return GraphTerms(
         lam=float(eigenvalues[k]),
         eigenvalues=eigenvalues,

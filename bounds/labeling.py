@@ -308,7 +308,9 @@ def _check_graph(adjacency: object) -> scipy.sparse.coo_array:
     return a
 
 
-def graph_labeling_error(adjacency: np.ndarray | scipy.sparse.sparray, node_labels: np.ndarray) -> float:
+def graph_labeling_error(
+    adjacency: np.ndarray | scipy.sparse.sparray, node_labels: np.ndarray, *, self_loops: bool = True
+) -> float:
     """Cross-label edge mass φ^y of a weighted graph: the pairwise labeling error on a graph.
 
     φ^y = Σ_{u,v} w_uv 1[y_u ≠ y_v] / Σ_{u,v} w_uv, summing over ordered pairs (so each undirected edge
@@ -318,9 +320,15 @@ def graph_labeling_error(adjacency: np.ndarray | scipy.sparse.sparray, node_labe
     Nodes labelled −1 (unknown) are excluded from **both** sums: φ is the cross-label mass of the subgraph
     induced by the labelled nodes, not a mass in which unknown nodes count as agreeing (or disagreeing).
 
+    ``self_loops=False`` leaves the diagonal out of the denominator as well: φ is then the cross-label fraction
+    of the mass between *distinct* nodes. On a source-level graph of n samples the self-loop w_ii (a source's
+    overlap with itself) is a finite-sample term whose share falls like 1/n, so only this form estimates the
+    population α ("an expectation, which inflation does not change", paper-notes §2.4) independently of n.
+
     Args:
         adjacency: (n, n) symmetric non-negative weights, dense or ``scipy.sparse``.
         node_labels: (n,) integer labels, −1 for unknown.
+        self_loops: whether the diagonal counts in the denominator (default True).
 
     Returns:
         φ^y in [0, 1].
@@ -337,6 +345,8 @@ def graph_labeling_error(adjacency: np.ndarray | scipy.sparse.sparray, node_labe
     y = _check_source_labels(node_labels, a.shape[0], "node_labels")
     row, col, w = a.row, a.col, a.data
     keep = (y[row] >= 0) & (y[col] >= 0)
+    if not self_loops:
+        keep &= row != col
     total = float(w[keep].sum())
     if total <= 0:
         raise ValueError("the subgraph of labelled nodes (label >= 0) has no edge mass")

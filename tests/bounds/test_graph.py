@@ -194,7 +194,7 @@ def _alpha_over_seeds(n: int, seeds: range) -> np.ndarray:
     alpha = []
     for s in seeds:
         f, y = _mixture(n, sep=3.0, sig_aug=0.3, rng=np.random.default_rng(1000 * n + s))
-        alpha.append(graph_labeling_error(build_graph(f, bandwidth=0.3).adjacency, y))
+        alpha.append(graph_labeling_error(build_graph(f, bandwidth=0.3).adjacency, y, self_loops=False))
     return np.array(alpha)
 
 
@@ -203,6 +203,27 @@ def test_property_iii_alpha_unchanged_by_more_samples() -> None:
     a_4n = _alpha_over_seeds(1600, range(6))
     se = np.hypot(_se(a_n), _se(a_4n))
     assert abs(a_4n.mean() - a_n.mean()) <= 3 * se
+
+
+def test_alpha_excludes_the_finite_sample_self_overlap() -> None:
+    # Few sources, narrow kernel: self-loops carry a large share of the mass, and that share falls with n.
+    # α from graph_terms must not move with n (it is the distinct-source fraction); the self-loop-inclusive
+    # cross-label mass does, so this test fails if the diagonal leaks into α.
+    rows = {}
+    for n in (60, 960):
+        vals = []
+        for s in range(8):
+            f, y = _mixture(n, sep=2.0, sig_aug=0.1, rng=np.random.default_rng(77 * n + s))
+            g = build_graph(f, bandwidth=0.1)
+            t = graph_terms(g, k=2, labels=y)
+            with_self = graph_labeling_error(g.adjacency, y)
+            assert t.alpha_pairwise == pytest.approx(with_self / (1 - t.self_transition_mass), rel=1e-9)
+            vals.append((t.alpha_pairwise, with_self, t.self_transition_mass))
+        rows[n] = np.array(vals)
+    assert rows[60][:, 2].mean() > 2 * rows[960][:, 2].mean()  # the regime: self share falls with n
+    se = np.hypot(_se(rows[60][:, 0]), _se(rows[960][:, 0]))
+    assert abs(rows[60][:, 0].mean() - rows[960][:, 0].mean()) <= 3 * se
+    assert rows[960][:, 1].mean() - rows[60][:, 1].mean() > 3 * np.hypot(_se(rows[60][:, 1]), _se(rows[960][:, 1]))
 
 
 def test_weights_enter_as_product_and_inflation_is_concatenation() -> None:

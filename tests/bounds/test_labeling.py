@@ -210,6 +210,7 @@ def test_graph_unlabeled_nodes_are_excluded():
     # self-loops count in the denominator only
     a_loop = a + np.diag([2.0, 0.0, 0.0])
     assert graph_labeling_error(a_loop, np.array([0, 1, -1])) == pytest.approx(2 / 4)
+    assert graph_labeling_error(a_loop, np.array([0, 1, -1]), self_loops=False) == 1.0
 
 
 def test_source_transition_mass():
