@@ -7,6 +7,7 @@ Examples:
     adainf convert generated_pngs/ gen.npz             # image folder -> npz (RGB; label -1 unless class folders)
     adainf bench augment --preset symmetric --batch 512 --json
     adainf bench load --data ../shared/data/cifar10-extra-20k.npz --json
+    adainf recommend --ratio 20 --out config.json      # N and augmentation for CIFAR-10 + 1M, before training
 """
 
 from __future__ import annotations
@@ -139,6 +140,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_generate_sample)
+
+    p = sub.add_parser(
+        "recommend", help="pick the real weight N and augmentation strength for an inflation ratio, before training",
+        description="Estimate the reconstructed AdaInf bound 4*alpha/lambda_{k+1} + 8*alpha + (1-beta)*TV over "
+        "real weight N x augmentation strength at inflation ratio R = n_generated / n_real, and recommend the "
+        "best setting. Without --generated, lambda at ratio R is predicted from nested real subsamples (an "
+        "ideal generator) and TV is --tv. Ranked table on stderr; --json prints the result on stdout.")
+    p.add_argument("--ratio", type=float, required=True,
+                   help="R = n_generated / n_real you are about to train with (e.g. 20 for CIFAR-10 + 1M)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--root", default=None, help="folder of the CIFAR releases")
+    p.add_argument("--generated", default=None,
+                   help="npz of generated images: measures TV and adds them to the graph (default: predicted)")
+    p.add_argument("--tv", type=float, default=None,
+                   help="assumed TV(real, generated) in [0, 1] without --generated (default 0.1, flagged)")
+    p.add_argument("--method", choices=["simclr", "mocov2", "byol", "barlow"], default="simclr",
+                   help="method whose recipe --out writes (the bound does not depend on it; default simclr)")
+    p.add_argument("--encoder", default=None, help="run directory whose backbone embeds the views "
+                   "(default: a random projection of pixels, a weak stand-in)")
+    p.add_argument("--dups", type=float, nargs="+", default=[1, 2, 5, 10, 20],
+                   help="real weights N to consider (default: 1 2 5 10 20)")
+    p.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
+                   help="augmentation strengths in [0, 1] (0.5 = symmetric_adainf, 1 = symmetric; "
+                   "default: 0.25 0.5 0.75 1)")
+    p.add_argument("--n-real", type=int, default=2000, help="real images sampled (default 2000)")
+    p.add_argument("--views", type=int, default=4, help="augmented views per image (default 4)")
+    p.add_argument("--k", type=int, default=10, help="representation dimension k: lambda_{k+1} (default 10)")
+    p.add_argument("--out", type=Path, default=None, help="write the recommended config (for train --config)")
+    p.add_argument("--plot", type=Path, default=None, help="write a heatmap of the bound (PNG; needs seaborn)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="device for the encoder (default: cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_recommend)
 
     bench = sub.add_parser("bench", help="throughput benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("augment", help="batched augmentation throughput (two views per source image)")
@@ -284,6 +319,46 @@ def _bound(args: argparse.Namespace) -> int:
         k=args.k, reference=args.reference, tv=args.tv, seed=args.seed, device=args.device)
     _print(result, args.json)
     return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from adainf import config
+    from adainf.recommend import plot_bound, recommend, recommended_config
+
+    result = recommend(
+        args.ratio, data_name=args.data, root=args.root, generated=args.generated, tv=args.tv,
+        encoder=args.encoder, dups=args.dups, strengths=args.strengths, n_real=args.n_real, views=args.views,
+        k=args.k, seed=args.seed, device=args.device, progress=not args.no_progress and sys.stderr.isatty())
+    _print_candidates(result, sys.stderr)
+    if args.out is not None:
+        config.save(recommended_config(result, method=args.method, data_name=args.data,
+                                       generated=args.generated), args.out)
+        print(f"# wrote {args.out}: adainf train --config {args.out}", file=sys.stderr)
+    if args.plot is not None:
+        plot_bound(result, args.plot)
+        print(f"# wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        rec = result["recommended"]
+        aug = rec["augment"]
+        print(f"recommended: N = {rec['dup']:g}, augmentation strength {aug['strength']:g}"
+              f"{' (' + aug['preset'] + ')' if aug['preset'] else ''}: crop_min_scale "
+              f"{aug['view1']['crop_min_scale']:.3f}, jitter_prob {aug['view1']['jitter_prob']:.2f}, "
+              f"brightness {aug['view1']['brightness']:.2f}; bound {rec['bound']:.3f}")
+    return 0
+
+
+def _print_candidates(result: dict[str, Any], out: Any, top: int = 10) -> None:
+    print(f"# R = {result['ratio']:g}, {result['n_real']} real images, features: {result['feature_space']}, "
+          f"{result['seconds']:.1f} s", file=out)
+    for note in result["assumptions"]:
+        print(f"# assumption: {note}", file=out)
+    print(f"{'rank':>4} {'N':>5} {'strength':>8} {'alpha':>7} {'lambda':>7} {'beta':>6} {'gap':>6} {'bound':>8}",
+          file=out)
+    for i, c in enumerate(result["candidates"][:top], 1):
+        print(f"{i:>4} {c['dup']:>5g} {c['augment']['strength']:>8g} {c['alpha']:>7.4f} {c['lambda']:>7.4f} "
+              f"{c['beta']:>6.3f} {c['gap_term']:>6.3f} {c['bound']:>8.3f}", file=out)
 
 
 def _bench_spectrum(args: argparse.Namespace) -> int:

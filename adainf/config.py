@@ -124,9 +124,9 @@ class RunConfig:
     compile: bool = False  # torch.compile the model (GPU; slow to start)
     out_dir: str = "runs"  # runs go to out_dir/name
     name: str | None = None  # None = <method>-<backbone>-<timestamp>
-    log_every: int = 50  # steps between metrics.jsonl rows
+    log_every: int = 50  # steps between metrics.jsonl rows (0 = only the last step)
     eval_every: int = 1000  # steps between online kNN evaluations on the test set (0 = only at the end)
-    ckpt_every: int = 1000  # steps between checkpoints (the last step is always saved)
+    ckpt_every: int = 1000  # steps between checkpoints (the last step is always saved; 0 = only it)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -255,3 +255,200 @@ def estimate_bound(
         "self_transition_mass": terms["self_transition_mass"], "max_dropped_fraction": terms["max_dropped_fraction"],
         "tv_estimate": tv_est, "assumptions": assumptions, "seconds": time.perf_counter() - t0,
     }
+
+
+DEFAULT_STRENGTHS = (0.25, 0.5, 0.75, 1.0)
+DEFAULT_DUPS = (1.0, 2.0, 5.0, 10.0, 20.0)
+DEFAULT_TV = 0.1
+# Nested real subsamples for the λ(n) fit, as fractions of the real set (bounds.inflation, fact 3).
+_FIT_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def _preset_name(strength: float) -> str | None:
+    """The named preset a strength reproduces exactly, if any (`augment.at_strength`'s anchors)."""
+    return {0.5: "symmetric_adainf", 1.0: "symmetric"}.get(float(strength))
+
+
+def _augment_entry(strength: float) -> dict[str, Any]:
+    from adainf.config import to_dict
+
+    view1, view2 = augment.at_strength(float(strength))
+    return {"strength": float(strength), "preset": _preset_name(strength), "view1": to_dict(view1),
+            "view2": to_dict(view2)}
+
+
+def recommend(
+    ratio: float,
+    *,
+    data_name: str | None = None,
+    root: str | None = None,
+    generated: str | None = None,
+    tv: float | None = None,
+    encoder: str | None = None,
+    dups: Sequence[float] = DEFAULT_DUPS,
+    strengths: Sequence[float] = DEFAULT_STRENGTHS,
+    n_real: int = 2000,
+    views: int = 4,
+    k: int = 10,
+    reference: str | float = 0.5,
+    bandwidth_scale: float = DEFAULT_SCALE,
+    pixel_dim: int = 128,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The bound over real weight N x augmentation strength at inflation ratio R, and the best setting.
+
+    For every strength s: views of up to `n_real` real images -> features -> the augmentation graph with the
+    reference bandwidth; α(s) from the largest graph (distinct-source mass: n-independent), λ_{k+1}(s, n) on
+    nested real subsamples (`_FIT_FRACTIONS`), fitted as 1/λ = a + b/n and predicted at the Kish effective
+    size of the inflated set, n (N + R)² / (N² + R) (`bounds.inflation`). With `generated`, its images are
+    appended to the pool (weight 1, up to R·n of them, pseudo-labelled for α) as one more measured point of
+    the curve, and TV is measured by a domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an
+    assumption the result lists). The bound is `bounds.bound.generalization_bound` at β = N / (N + R).
+    """
+    from tqdm.auto import tqdm
+
+    from bounds import gap, inflation, labeling
+
+    t0 = time.perf_counter()
+    if not (np.isfinite(ratio) and ratio >= 0):
+        raise ValueError(f"--ratio must be a non-negative number, got {ratio!r}")
+    if not strengths or not dups:
+        raise ValueError("need at least one strength and one dup")
+    for s in strengths:
+        augment.at_strength(float(s))  # validates the range with the augmentation's own message
+    if any(not (np.isfinite(d) and d > 0) for d in dups):
+        raise ValueError(f"dups must be positive, got {list(dups)}")
+    rng = np.random.default_rng(seed)
+    assumptions: list[str] = []
+    real = _random_subset(data.load(data_name, split="train", root=root), n_real, rng)
+    if real.n_labeled < len(real):
+        raise ValueError(f"{data_name or 'bundled'}: recommend needs labelled real images to estimate alpha")
+    embed, space, notes = feature_space(encoder, pixel_dim=pixel_dim, seed=seed, device=device)
+    assumptions += notes
+    real_x = real.to_tensor()
+    h = reference_bandwidth(real_x, embed, reference=reference, views=views, scale=bandwidth_scale, seed=seed)
+    n = len(real)
+    sizes = sorted({max(k + 2, round(f * n)) for f in _FIT_FRACTIONS})
+    gen = gen_x = gen_labels = None
+    tv_info: dict[str, Any]
+    if generated is not None:
+        pool = data.load(generated)
+        want = min(len(pool), max(1, round(ratio * n)), 4 * n)
+        gen = _random_subset(pool, want, rng)
+        gen_x = gen.to_tensor()
+        c_real = clean_features(real_x, embed, augment.at_strength(0.0)[0])
+        c_gen = clean_features(gen_x, embed, augment.at_strength(0.0)[0])
+        gen_labels = gen.labels.copy()
+        if (gen_labels < 0).any():
+            gen_labels[gen_labels < 0] = labeling.pseudo_labels(c_gen[gen_labels < 0], c_real, real.labels)
+            assumptions.append("generated images carry kNN pseudo-labels from real features (for alpha)")
+        est = gap.tv_lower_bound(c_real, c_gen, rng=rng)
+        tv_value = est.tv
+        tv_info = {"tv": est.tv, "source": "domain classifier on clean features (lower bound)",
+                   "ci": [est.ci_low, est.ci_high]}
+        if want < round(ratio * n):
+            assumptions.append(f"lambda at R = {ratio} extrapolated from {want} generated images (of "
+                               f"{round(ratio * n)} the ratio implies)")
+    else:
+        tv_value = DEFAULT_TV if tv is None else float(tv)
+        tv_info = {"tv": tv_value, "source": "given" if tv is not None else "assumed default"}
+        if ratio > 0:
+            assumptions.append(
+                f"no generated set: lambda at R = {ratio} is predicted by extrapolating lambda over nested real "
+                f"subsamples (an ideal generator); TV = {tv_value} is "
+                + ("as given" if tv is not None else "an assumed default (measure it with --generated)"))
+    order = rng.permutation(n)  # nested subsamples: prefixes of one random order
+    alphas, curves, measured = {}, {}, []
+    bar = tqdm(total=len(strengths) * (len(sizes) + (gen is not None)), disable=not progress,
+               desc="graphs", unit="graph")
+    for s in strengths:
+        s = float(s)
+        f = view_features(real_x, augment.at_strength(s), views, embed, seed=seed)[order]  # (n, m, d)
+        y = real.labels[order]
+        lams = []
+        for size in sizes:
+            t = graph_terms(f[:size], y[:size], bandwidth=h, k=k, seed=seed)
+            lams.append(t["lam"])
+            measured.append({"strength": s, "n": size, "generated": 0, **t})
+            bar.update()
+        alpha, fit_sizes = measured[-1]["alpha"], list(sizes)
+        if gen is not None:
+            fg = view_features(gen_x, augment.at_strength(s), views, embed, seed=seed + 1)
+            t = graph_terms(np.concatenate([f, fg]), np.concatenate([y, gen_labels]), bandwidth=h, k=k,
+                            seed=seed)
+            lams.append(t["lam"])
+            fit_sizes.append(n + len(gen))
+            measured.append({"strength": s, "n": n, "generated": len(gen), **t})
+            alpha = t["alpha"]
+            bar.update()
+        alphas[s], curves[s] = alpha, inflation.fit_lambda_curve(fit_sizes, lams)
+    bar.close()
+    ranked = inflation.grid_bounds(alphas, curves, n_real=n, ratio=float(ratio), dups=[float(d) for d in dups],
+                                   tv=tv_value)
+    candidates = [{"dup": c.dup, "augment": _augment_entry(c.strength), "n_eff": c.n_eff, "alpha": c.terms.alpha,
+                   "lambda": c.terms.lam, "beta": c.terms.beta, "tv": c.terms.tv, "gap_term": c.terms.gap_term,
+                   "bound": c.terms.total, "terms": c.terms.as_dict()} for c in ranked]
+    best = candidates[0]
+    return {
+        "ratio": float(ratio),
+        "recommended": {"dup": best["dup"], "augment": best["augment"], "bound": best["bound"]},
+        "candidates": candidates,
+        "curves": {str(s): {"sizes": list(c.sizes), "lams": list(c.lams), "a": c.a, "b": c.b,
+                            "extrapolated": c.extrapolated} for s, c in curves.items()},
+        "measured": measured,
+        "tv_estimate": tv_info,
+        "feature_space": space, "bandwidth": h, "n_real": n, "n_generated": len(gen) if gen is not None else 0,
+        "k": k, "views": views, "assumptions": assumptions, "seconds": time.perf_counter() - t0,
+    }
+
+
+def recommended_config(
+    result: dict[str, Any], *, method: str = "simclr", data_name: str | None = None, generated: str | None = None
+) -> Any:
+    """The `RunConfig` that trains the recommendation: the method's recipe with the chosen views and N."""
+    from dataclasses import replace
+
+    from adainf import methods
+    from adainf.config import ViewsConfig
+
+    cfg = methods.preset(method)
+    view1, view2 = augment.at_strength(result["recommended"]["augment"]["strength"])
+    return replace(cfg, augment=ViewsConfig(view1=view1, view2=view2),
+                   data=replace(cfg.data, train=data_name, generated=generated,
+                                real_weight=float(result["recommended"]["dup"])))
+
+
+def plot_bound(result: dict[str, Any], path: str | Path) -> None:
+    """A seaborn heatmap of the bound over N x strength with the recommendation marked (PNG/PDF by suffix)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import seaborn as sns
+    except ImportError as e:
+        raise ValueError("--plot needs seaborn and matplotlib: pip install 'adainf[notebooks]'") from e
+    rows = result["candidates"]
+    dups = sorted({c["dup"] for c in rows})
+    strengths = sorted({c["augment"]["strength"] for c in rows})
+    grid = np.full((len(dups), len(strengths)), np.nan)
+    for c in rows:
+        grid[dups.index(c["dup"]), strengths.index(c["augment"]["strength"])] = c["bound"]
+    fig, ax = plt.subplots(figsize=(1.4 * len(strengths) + 2, 0.6 * len(dups) + 1.8))
+    sns.heatmap(np.where(np.isfinite(grid), grid, np.nan), annot=True, fmt=".2f", cmap="viridis_r", ax=ax,
+                xticklabels=[f"{s:g}" for s in strengths], yticklabels=[f"{d:g}" for d in dups],
+                cbar_kws={"label": "bound (reconstructed Thm 4.1)"})
+    rec = result["recommended"]
+    ax.add_patch(plt.Rectangle((strengths.index(rec["augment"]["strength"]), dups.index(rec["dup"])), 1, 1,
+                               fill=False, edgecolor="red", lw=2.5))
+    ax.set_xlabel("augmentation strength")
+    ax.set_ylabel("real weight N")
+    ax.set_title(f"adainf recommend, R = {result['ratio']:g}")
+    fig.tight_layout()
+    p = Path(path)
+    tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(p)

@@ -150,6 +150,11 @@ def build(
                    probe_opt, base_lr, probe_lr, ctx, ddp)
 
 
+def _every(step: int, period: int) -> bool:
+    """Whether a periodic action falls on `step`; a period of 0 means never (the last step is handled apart)."""
+    return period > 0 and step % period == 0
+
+
 def warmup_steps(t: TrainConfig) -> int:
     """t.warmup_steps, or a tenth of the run when the run is not longer than its warm-up."""
     return t.warmup_steps if t.warmup_steps < t.steps else t.steps // 10
@@ -322,7 +327,7 @@ def _train(cfg: RunConfig, ctx: distributed.Context, device: torch.device, *, re
         loss, parts = train_step(tr, images, all_labels[idx], step)
         bad |= ~torch.isfinite(loss)
         done = step + 1
-        if done % cfg.log_every == 0 or done in (stop, t.steps) or done % cfg.ckpt_every == 0:
+        if _every(done, cfg.log_every) or done in (stop, t.steps) or _every(done, cfg.ckpt_every):
             if bool(bad):  # the only host sync of the loop, every log_every steps
                 raise NonFiniteLoss(
                     f"loss became {float(loss)} by step {done}; stopped. The last good checkpoint is kept in "
@@ -338,7 +343,7 @@ def _train(cfg: RunConfig, ctx: distributed.Context, device: torch.device, *, re
             bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.3g}", img_s=f"{rate:.0f}")
         if cfg.eval_every and done % cfg.eval_every == 0 and done != t.steps:
             last_eval = evaluate_now(done)
-        if (done % cfg.ckpt_every == 0 or done == stop) and ctx.is_main:
+        if (_every(done, cfg.ckpt_every) or done == stop) and ctx.is_main:
             runs.save_checkpoint(run_dir, done, tr.state())
     bar.close()
     if stop == t.steps and (start < t.steps or not last_eval):

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from adainf import augment, data
@@ -51,3 +52,80 @@ def test_bound_cli_prints_json(capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["augment"] == "symmetric_adainf" and out["n_real"] == 60 and "total" in out
+
+
+def _small_recommend(**kw):
+    from adainf.recommend import recommend
+
+    args = {"n_real": 160, "views": 2, "k": 3, "strengths": [0.25, 1.0], "dups": [1, 10], "pixel_dim": 16}
+    return recommend(**{**args, **kw})
+
+
+def test_recommend_ranks_a_grid_with_consistent_terms():
+    r = _small_recommend(ratio=4.0, tv=0.2)
+    cands = r["candidates"]
+    assert len(cands) == 4 and r["recommended"]["dup"] == cands[0]["dup"]
+    assert r["recommended"]["augment"] == cands[0]["augment"]
+    assert [c["bound"] for c in cands] == sorted(c["bound"] for c in cands)
+    for c in cands:
+        n = c["dup"]
+        assert c["beta"] == pytest.approx(n / (n + 4.0)) and c["tv"] == 0.2
+        assert c["gap_term"] == pytest.approx((1 - c["beta"]) * 0.2)
+        assert c["bound"] == pytest.approx(4 * c["alpha"] / c["lambda"] + 8 * c["alpha"] + c["gap_term"])
+        assert c["n_eff"] == pytest.approx(160 * (n + 4) ** 2 / (n**2 + 4))
+        curve = r["curves"][str(c["augment"]["strength"])]
+        if curve["extrapolated"]:
+            assert c["lambda"] == pytest.approx(1 / (curve["a"] + curve["b"] / c["n_eff"]))
+    # α is read off the largest real graph of each strength
+    for s in (0.25, 1.0):
+        largest = [m for m in r["measured"] if m["strength"] == s and m["n"] == 160]
+        assert all(c["alpha"] == largest[0]["alpha"] for c in cands if c["augment"]["strength"] == s)
+    assert r["candidates"][0]["augment"]["view1"]["crop_min_scale"] == pytest.approx(
+        augment.at_strength(r["recommended"]["augment"]["strength"])[0].crop_min_scale)
+    assert any("TV = 0.2 is as given" in a for a in r["assumptions"])
+
+
+def test_recommend_without_inflation_has_one_dup_and_no_gap():
+    r = _small_recommend(ratio=0.0)
+    assert {c["dup"] for c in r["candidates"]} == {1.0}
+    assert all(c["gap_term"] == 0.0 and c["beta"] == 1.0 for c in r["candidates"])
+
+
+def test_recommend_with_a_generated_set_measures_tv_and_inflates_the_graph(tmp_path):
+    test = data.load_bundled("test")
+    path = tmp_path / "gen.npz"
+    data.save_npz(path, test.images[:200], np.full(200, -1))
+    r = _small_recommend(ratio=1.0, generated=str(path))
+    assert r["n_generated"] == 160 and r["tv_estimate"]["source"].startswith("domain classifier")
+    assert any(m["generated"] == 160 for m in r["measured"])
+    assert any("pseudo-labels" in a for a in r["assumptions"])
+
+
+def test_recommend_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="ratio"):
+        _small_recommend(ratio=-1.0)
+    with pytest.raises(ValueError, match="strength"):
+        _small_recommend(ratio=1.0, strengths=[1.5])
+
+
+def test_recommend_cli_writes_a_config_train_runs_and_a_plot(tmp_path, capsys):
+    from adainf import config
+    from adainf.train import train
+
+    out, png = tmp_path / "rec.json", tmp_path / "bound.png"
+    assert main(["recommend", "--ratio", "4", "--n-real", "120", "--views", "2", "--k", "3", "--strengths",
+                 "0.25", "1", "--dups", "1", "5", "--out", str(out), "--plot", str(png), "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert set(result) >= {"ratio", "recommended", "candidates", "assumptions", "seconds"}
+    assert "rank" in captured.err and "assumption" in captured.err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cfg = config.load(out)
+    rec = result["recommended"]
+    assert cfg.data.real_weight == rec["dup"]
+    assert cfg.augment.view1 == augment.at_strength(rec["augment"]["strength"])[0]
+    tiny = config.apply_overrides(cfg, ["model.backbone=convnet", "model.width=8", "train.steps=2",
+                                        "train.batch_size=16", "device=cpu", "eval_every=0", "ckpt_every=0",
+                                        f"out_dir={tmp_path}", "precision=fp32", "model.proj_hidden=32",
+                                        "model.proj_out=16"])
+    assert train(tiny).run_dir.exists()
