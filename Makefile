@@ -18,6 +18,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 demo: $(VENV)/.installed
 	$(BIN)/adainf data info
+	$(BIN)/adainf recommend --ratio 10 --out runs/recommended.json
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
