@@ -277,7 +277,7 @@ def _augment_entry(strength: float) -> dict[str, Any]:
             "view2": to_dict(view2)}
 
 
-def recommend(
+def measure(
     ratio: float,
     *,
     data_name: str | None = None,
@@ -285,7 +285,6 @@ def recommend(
     generated: str | None = None,
     tv: float | None = None,
     encoder: str | None = None,
-    dups: Sequence[float] = DEFAULT_DUPS,
     strengths: Sequence[float] = DEFAULT_STRENGTHS,
     n_real: int = 2000,
     views: int = 4,
@@ -297,7 +296,7 @@ def recommend(
     device: str = "cpu",
     progress: bool = False,
 ) -> dict[str, Any]:
-    """The bound over real weight N x augmentation strength at inflation ratio R, and the best setting.
+    """The inflation-independent part of `recommend`: α(s) and the λ(n) curve of every strength s.
 
     For every strength s: views of up to `n_real` real images -> features -> the augmentation graph with the
     reference bandwidth; α(s) from the largest graph (distinct-source mass: n-independent), λ_{k+1}(s, n) on
@@ -305,7 +304,8 @@ def recommend(
     size of the inflated set, n (N + R)² / (N² + R) (`bounds.inflation`). With `generated`, its images are
     appended to the pool (weight 1, up to R·n of them, pseudo-labelled for α) as one more measured point of
     the curve, and TV is measured by a domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an
-    assumption the result lists). The bound is `bounds.bound.generalization_bound` at β = N / (N + R).
+    assumption the result lists). `ratio` matters here only with `generated` (how many generated images
+    join the graph); `rank` evaluates any ratio on the result, so a table over R measures once.
     """
     from tqdm.auto import tqdm
 
@@ -314,12 +314,10 @@ def recommend(
     t0 = time.perf_counter()
     if not (np.isfinite(ratio) and ratio >= 0):
         raise ValueError(f"--ratio must be a non-negative number, got {ratio!r}")
-    if not strengths or not dups:
-        raise ValueError("need at least one strength and one dup")
+    if not strengths:
+        raise ValueError("need at least one strength")
     for s in strengths:
         augment.at_strength(float(s))  # validates the range with the augmentation's own message
-    if any(not (np.isfinite(d) and d > 0) for d in dups):
-        raise ValueError(f"dups must be positive, got {list(dups)}")
     rng = np.random.default_rng(seed)
     assumptions: list[str] = []
     real = _random_subset(data.load(data_name, split="train", root=root), n_real, rng)
@@ -354,11 +352,6 @@ def recommend(
     else:
         tv_value = DEFAULT_TV if tv is None else float(tv)
         tv_info = {"tv": tv_value, "source": "given" if tv is not None else "assumed default"}
-        if ratio > 0:
-            assumptions.append(
-                f"no generated set: lambda at R = {ratio} is predicted by extrapolating lambda over nested real "
-                f"subsamples (an ideal generator); TV = {tv_value} is "
-                + ("as given" if tv is not None else "an assumed default (measure it with --generated)"))
     order = rng.permutation(n)  # nested subsamples: prefixes of one random order
     alphas, curves, measured = {}, {}, []
     bar = tqdm(total=len(strengths) * (len(sizes) + (gen is not None)), disable=not progress,
@@ -385,8 +378,32 @@ def recommend(
             bar.update()
         alphas[s], curves[s] = alpha, inflation.fit_lambda_curve(fit_sizes, lams)
     bar.close()
-    ranked = inflation.grid_bounds(alphas, curves, n_real=n, ratio=float(ratio), dups=[float(d) for d in dups],
-                                   tv=tv_value)
+    return {
+        "alphas": alphas, "curves": curves, "measured": measured, "tv_estimate": tv_info,
+        "feature_space": space, "bandwidth": h, "n_real": n, "n_generated": len(gen) if gen is not None else 0,
+        "k": k, "views": views, "assumptions": assumptions, "seconds": time.perf_counter() - t0,
+    }
+
+
+def rank(measurement: dict[str, Any], ratio: float, *, dups: Sequence[float] = DEFAULT_DUPS) -> dict[str, Any]:
+    """The bound over N x strength at ratio R from a `measure` result, best first (`bounds.inflation`)."""
+    from bounds import inflation
+
+    if not (np.isfinite(ratio) and ratio >= 0):
+        raise ValueError(f"--ratio must be a non-negative number, got {ratio!r}")
+    if not dups or any(not (np.isfinite(d) and d > 0) for d in dups):
+        raise ValueError(f"dups must be positive numbers, got {list(dups)}")
+    m = measurement
+    tv_value = float(m["tv_estimate"]["tv"])
+    assumptions = list(m["assumptions"])
+    if ratio > 0 and not m["n_generated"]:
+        assumptions.append(
+            f"no generated set: lambda at R = {ratio:g} is predicted by extrapolating lambda over nested real "
+            f"subsamples (an ideal generator); TV = {tv_value:g} is "
+            + ("as given" if m["tv_estimate"]["source"] == "given"
+               else "an assumed default (measure it with --generated)"))
+    ranked = inflation.grid_bounds(m["alphas"], m["curves"], n_real=m["n_real"], ratio=float(ratio),
+                                   dups=[float(d) for d in dups], tv=tv_value)
     candidates = [{"dup": c.dup, "augment": _augment_entry(c.strength), "n_eff": c.n_eff, "alpha": c.terms.alpha,
                    "lambda": c.terms.lam, "beta": c.terms.beta, "tv": c.terms.tv, "gap_term": c.terms.gap_term,
                    "bound": c.terms.total, "terms": c.terms.as_dict()} for c in ranked]
@@ -396,12 +413,24 @@ def recommend(
         "recommended": {"dup": best["dup"], "augment": best["augment"], "bound": best["bound"]},
         "candidates": candidates,
         "curves": {str(s): {"sizes": list(c.sizes), "lams": list(c.lams), "a": c.a, "b": c.b,
-                            "extrapolated": c.extrapolated} for s, c in curves.items()},
-        "measured": measured,
-        "tv_estimate": tv_info,
-        "feature_space": space, "bandwidth": h, "n_real": n, "n_generated": len(gen) if gen is not None else 0,
-        "k": k, "views": views, "assumptions": assumptions, "seconds": time.perf_counter() - t0,
+                            "extrapolated": c.extrapolated} for s, c in m["curves"].items()},
+        **{key: m[key] for key in ("measured", "tv_estimate", "feature_space", "bandwidth", "n_real",
+                                   "n_generated", "k", "views", "seconds")},
+        "assumptions": assumptions,
     }
+
+
+def recommend(ratio: float, *, dups: Sequence[float] = DEFAULT_DUPS, **kwargs: Any) -> dict[str, Any]:
+    """The bound over real weight N x augmentation strength at inflation ratio R, and the best setting.
+
+    `measure` (keyword arguments as there) then `rank`. The result: ratio, recommended {dup, augment, bound},
+    candidates best first (dup, augment, n_eff, alpha, lambda, beta, tv, gap_term, bound, terms), the λ curves,
+    every measured graph, the TV estimate, the feature space, assumptions and seconds.
+    """
+    t0 = time.perf_counter()
+    result = rank(measure(ratio, **kwargs), ratio, dups=dups)
+    result["seconds"] = time.perf_counter() - t0
+    return result
 
 
 def recommended_config(
