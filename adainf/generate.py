@@ -37,8 +37,8 @@ from adainf.inflation import step_generator
 from adainf.unet import UNet, num_parameters
 
 if TYPE_CHECKING:
+    from adainf import recommend
     from adainf.recommend import Embed
-    from bounds.gap import TVEstimate
 
 _TRAIN_STREAM, _SAMPLE_STREAM = 0, 1  # (seed, step/image, stream): training draws vs. sampling noise
 
@@ -372,39 +372,6 @@ def image_features(images: np.ndarray, embed: Embed, *, batch: int = 512) -> np.
 
 
 @dataclass(frozen=True)
-class GapEstimate:
-    """The gap between a real reference half and one other set, on given features.
-
-    Attributes:
-        tv_linear: `bounds.gap.tv_lower_bound` with a logistic classifier (mean differences).
-        tv_quadratic: the same with per-feature quadratic terms (also spread differences).
-        frechet: `bounds.gap.frechet_distance` between Gaussian fits of the two feature sets.
-        n: samples per set.
-    """
-
-    tv_linear: TVEstimate
-    tv_quadratic: TVEstimate
-    frechet: float
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tv_linear": dataclasses.asdict(self.tv_linear),
-                "tv_quadratic": dataclasses.asdict(self.tv_quadratic), "frechet": self.frechet, "n": self.n}
-
-
-def gap_estimate(real_features: np.ndarray, other_features: np.ndarray, *, rng: np.random.Generator) -> GapEstimate:
-    """TV lower bounds (linear, quadratic classifiers) and Fréchet distance between two (n, d) feature sets."""
-    from bounds import gap
-
-    return GapEstimate(
-        tv_linear=gap.tv_lower_bound(real_features, other_features, rng=rng, classifier="logistic"),
-        tv_quadratic=gap.tv_lower_bound(real_features, other_features, rng=rng, classifier="quadratic"),
-        frechet=gap.frechet_distance(real_features, other_features),
-        n=min(len(real_features), len(other_features)),
-    )
-
-
-@dataclass(frozen=True)
 class QualityReport:
     """Generated vs real, beside real vs real (the floor) and per-pixel Gaussian vs real (the baseline).
 
@@ -412,9 +379,9 @@ class QualityReport:
     are on one footing: the floor uses the disjoint half B, the baseline is fitted to `baseline_fit`.
     """
 
-    generated: GapEstimate
-    baseline: GapEstimate
-    floor: GapEstimate
+    generated: recommend.GapEstimate
+    baseline: recommend.GapEstimate
+    floor: recommend.GapEstimate
     n: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -443,6 +410,8 @@ def quality(
     Raises:
         ValueError: mismatched image shapes or too few images.
     """
+    from adainf.recommend import gap_estimate
+
     if real.shape[1:] != generated.shape[1:]:
         raise ValueError(f"real images are {real.shape[1:]} but generated ones {generated.shape[1:]}")
     n = min(len(real) // 2, len(generated))
@@ -454,7 +423,7 @@ def quality(
     feats = {name: image_features(x, embed, batch=batch) for name, x in (
         ("a", half_a), ("b", half_b), ("gen", generated[:n]), ("base", pixel_gaussian_baseline(fit, n, rng=rng)))}
     return QualityReport(
-        generated=gap_estimate(feats["a"], feats["gen"], rng=rng),
+        generated=gap_estimate(feats["a"], feats["gen"], rng=rng),  # bounds.gap, through adainf.recommend
         baseline=gap_estimate(feats["a"], feats["base"], rng=rng),
         floor=gap_estimate(feats["a"], feats["b"], rng=rng),
         n=n,
