@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ DATA_HELP = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    if int(os.environ.get("RANK", "0")) != 0:
+        # Under torchrun every rank runs the command (`-m adainf` or the `adainf` script); rank 0 alone prints
+        # its result (one JSON object for --json). stderr stays, so an error on any rank is still reported.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     parser = argparse.ArgumentParser(prog="adainf", description="Contrastive learning inflated with generated data.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
