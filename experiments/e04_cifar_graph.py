@@ -10,7 +10,7 @@ same-source view distance at strength 0.5 on the real set), do the four properti
 Real set: a fixed random subset of cifar10-5k-train (all sizes nested); inflation: nested random prefixes of
 cifar10-extra-20k, with their true labels (an oracle generator). Nothing here is tuned to produce a trend.
 
-Command (about 25 minutes on 2 cores):
+Command (31 minutes on 2 cores shared with another job):
     .venv/bin/python experiments/e04_cifar_graph.py --encoder runs/enc400
 Writes experiments/results/e04_cifar_graph.csv (every row) and .json (summary per cell + the command).
 """

@@ -12,7 +12,7 @@ Questions (issue 5):
 One measurement (`adainf.recommend.measure`) serves every R and TV (`rank`); the wall time of one
 `adainf recommend` call on the 5k set is the measurement's time.
 
-Command (about 5 minutes on 2 cores):
+Command (about 6 minutes on 2 cores; measure alone 317 s with one core busy with another job):
     .venv/bin/python experiments/e05_recommend_cifar.py --encoder runs/enc400
 Writes experiments/results/e05_recommend_cifar.json.
 """
