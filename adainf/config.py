@@ -256,6 +256,7 @@ def read_file(path: str | Path) -> dict[str, Any]:
 def save(cfg: Any, path: str | Path) -> None:
     """Write the config as JSON, atomically (temporary file + rename)."""
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp")
     tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
     os.replace(tmp, p)

@@ -481,6 +481,7 @@ def plot_bound(result: dict[str, Any], path: str | Path) -> None:
     ax.set_title(f"adainf recommend, R = {result['ratio']:g}")
     fig.tight_layout()
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -112,7 +112,7 @@ def test_recommend_cli_writes_a_config_train_runs_and_a_plot(tmp_path, capsys):
     from adainf import config
     from adainf.train import train
 
-    out, png = tmp_path / "rec.json", tmp_path / "bound.png"
+    out, png = tmp_path / "new" / "rec.json", tmp_path / "new2" / "bound.png"  # folders are created
     assert main(["recommend", "--ratio", "4", "--n-real", "120", "--views", "2", "--k", "3", "--strengths",
                  "0.25", "1", "--dups", "1", "5", "--out", str(out), "--plot", str(png), "--json"]) == 0
     captured = capsys.readouterr()
