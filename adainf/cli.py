@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default="0.5",
                    help="augmentation that fixes the kernel bandwidth for every setting compared (default 0.5)")
     p.add_argument("--tv", type=float, default=0.0, help="assumed TV(real, generated) when --generated is absent")
+    p.add_argument("--bandwidth-scale", type=float, default=None,
+                   help="kernel bandwidth as a multiple of the median distance between two views of one image "
+                   "at the reference augmentation (default 0.25; RESULTS.md shows the sweep)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device for the encoder (default: cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -172,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-real", type=int, default=2000, help="real images sampled (default 2000)")
     p.add_argument("--views", type=int, default=4, help="augmented views per image (default 4)")
     p.add_argument("--k", type=int, default=10, help="representation dimension k: lambda_{k+1} (default 10)")
+    p.add_argument("--bandwidth-scale", type=float, default=None,
+                   help="kernel bandwidth as a multiple of the median distance between two views of one image "
+                   "at strength 0.5 (default 0.25)")
     p.add_argument("--out", type=Path, default=None, help="write the recommended config (for train --config)")
     p.add_argument("--plot", type=Path, default=None, help="write a heatmap of the bound (PNG; needs seaborn)")
     p.add_argument("--seed", type=int, default=0)
@@ -232,6 +238,11 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None, help="folder holding the CIFAR files (default: $ADAINF_DATA "
                    "or ~/.cache/adainf/<name>)")
     p.add_argument("--no-download", action="store_true", help="never try to download missing CIFAR files")
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user set; the rest keep the library's defaults (defined once, there)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _print(result: dict[str, Any], as_json: bool) -> None:
@@ -321,7 +332,8 @@ def _bound(args: argparse.Namespace) -> int:
     result = estimate_bound(
         augment_views=args.augment, real_weight=args.dup, data_name=args.data, generated=args.generated,
         root=args.root, encoder=args.encoder, n_real=args.n_real, n_generated=args.n_generated, views=args.views,
-        k=args.k, reference=args.reference, tv=args.tv, seed=args.seed, device=args.device)
+        k=args.k, reference=args.reference, tv=args.tv, seed=args.seed, device=args.device,
+        **_given(bandwidth_scale=args.bandwidth_scale))
     _print(result, args.json)
     return 0
 
@@ -333,7 +345,8 @@ def _recommend(args: argparse.Namespace) -> int:
     result = recommend(
         args.ratio, data_name=args.data, root=args.root, generated=args.generated, tv=args.tv,
         encoder=args.encoder, dups=args.dups, strengths=args.strengths, n_real=args.n_real, views=args.views,
-        k=args.k, seed=args.seed, device=args.device, progress=not args.no_progress and sys.stderr.isatty())
+        k=args.k, seed=args.seed, device=args.device, progress=not args.no_progress and sys.stderr.isatty(),
+        **_given(bandwidth_scale=args.bandwidth_scale))
     _print_candidates(result, sys.stderr)
     if args.out is not None:
         config.save(recommended_config(result, method=args.method, data_name=args.data,
