@@ -141,13 +141,21 @@ def graph_terms(
     seed: int = 0,
 ) -> dict[str, Any]:
     """λ_{k+1}, pairwise α and the graph diagnostics of one (possibly inflated) set of view features."""
+    return _measure_graph(features, labels, bandwidth=bandwidth, k=k, weights=weights, seed=seed)[0]
+
+
+def _measure_graph(
+    features: np.ndarray, labels: np.ndarray, *, bandwidth: float, k: int, weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], Any]:
     from bounds import graph
 
     g = graph.build_graph(features, bandwidth=bandwidth, weights=weights, rng=np.random.default_rng(seed))
     t = graph.graph_terms(g, k=k, labels=labels)
-    return {"lam": t.lam, "alpha": float(t.alpha_pairwise if t.alpha_pairwise is not None else 0.0),
-            "n_components": t.n_components, "self_transition_mass": t.self_transition_mass,
-            "max_dropped_fraction": g.max_dropped_fraction, "edges": int(g.adjacency.nnz)}
+    terms = {"lam": t.lam, "alpha": float(t.alpha_pairwise if t.alpha_pairwise is not None else 0.0),
+             "n_components": t.n_components, "self_transition_mass": t.self_transition_mass,
+             "max_dropped_fraction": g.max_dropped_fraction, "edges": int(g.adjacency.nnz)}
+    return terms, g.adjacency
 
 
 def inflation_grid(
@@ -264,8 +272,6 @@ def estimate_bound(
 DEFAULT_STRENGTHS = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_DUPS = (1.0, 2.0, 5.0, 10.0, 20.0)
 DEFAULT_TV = 0.1
-# Nested real subsamples for the λ(n) fit, as fractions of the real set (bounds.inflation, fact 3).
-_FIT_FRACTIONS = (0.25, 0.5, 1.0)
 
 
 def _preset_name(strength: float) -> str | None:
@@ -303,12 +309,11 @@ def measure(
     """The inflation-independent part of `recommend`: α(s) and the λ(n) curve of every strength s.
 
     For every strength s: views of up to `n_real` real images -> features -> the augmentation graph with the
-    reference bandwidth; α(s) from the largest graph (distinct-source mass: n-independent), λ_{k+1}(s, n) on
-    nested real subsamples (`_FIT_FRACTIONS`), fitted as 1/λ = a + b/n and predicted at the Kish effective
-    size of the inflated set, n (N + R)² / (N² + R) (`bounds.inflation`). With `generated`, its images are
-    appended to the pool (weight 1, up to R·n of them, pseudo-labelled for α) as one more measured point of
-    the curve, and TV is measured by a domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an
-    assumption the result lists). `ratio` matters here only with `generated` (how many generated images
+    reference bandwidth; α(s) from it (distinct-source mass: n-independent) and λ_{k+1}(s, n_eff) from its
+    self-loops diluted to a grid of effective sizes up to max(32, 2(1 + R)) n (`bounds.inflation`), read at
+    the Kish size of the inflated set, n (N + R)² / (N² + R). With `generated`, its images join the graph
+    (weight 1, up to min(R, 4)·n of them, pseudo-labelled for α) before the dilution, and TV is measured by a
+    domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an assumption the result lists). `ratio` matters here only with `generated` (how many generated images
     join the graph); `rank` evaluates any ratio on the result, so a table over R measures once.
     """
     from tqdm.auto import tqdm
@@ -332,7 +337,6 @@ def measure(
     real_x = real.to_tensor()
     h = reference_bandwidth(real_x, embed, reference=reference, views=views, scale=bandwidth_scale, seed=seed)
     n = len(real)
-    sizes = sorted({max(k + 2, round(f * n)) for f in _FIT_FRACTIONS})
     gen = gen_x = gen_labels = None
     tv_info: dict[str, Any]
     if generated is not None:
@@ -356,31 +360,23 @@ def measure(
     else:
         tv_value = DEFAULT_TV if tv is None else float(tv)
         tv_info = {"tv": tv_value, "source": "given" if tv is not None else "assumed default"}
-    order = rng.permutation(n)  # nested subsamples: prefixes of one random order
     alphas, curves, measured = {}, {}, []
-    bar = tqdm(total=len(strengths) * (len(sizes) + (gen is not None)), disable=not progress,
-               desc="graphs", unit="graph")
+    top = max(32.0, 2.0 * (1.0 + float(ratio)))
+    bar = tqdm(total=len(strengths), disable=not progress, desc="strengths", unit="strength")
     for s in strengths:
         s = float(s)
-        f = view_features(real_x, augment.at_strength(s), views, embed, seed=seed)[order]  # (n, m, d)
-        y = real.labels[order]
-        lams = []
-        for size in sizes:
-            t = graph_terms(f[:size], y[:size], bandwidth=h, k=k, seed=seed)
-            lams.append(t["lam"])
-            measured.append({"strength": s, "n": size, "generated": 0, **t})
-            bar.update()
-        alpha, fit_sizes = measured[-1]["alpha"], list(sizes)
+        f = view_features(real_x, augment.at_strength(s), views, embed, seed=seed)  # (n, m, d)
+        y, n_pool = real.labels, n
         if gen is not None:
-            fg = view_features(gen_x, augment.at_strength(s), views, embed, seed=seed + 1)
-            t = graph_terms(np.concatenate([f, fg]), np.concatenate([y, gen_labels]), bandwidth=h, k=k,
-                            seed=seed)
-            lams.append(t["lam"])
-            fit_sizes.append(n + len(gen))
-            measured.append({"strength": s, "n": n, "generated": len(gen), **t})
-            alpha = t["alpha"]
-            bar.update()
-        alphas[s], curves[s] = alpha, inflation.fit_lambda_curve(fit_sizes, lams)
+            f = np.concatenate([f, view_features(gen_x, augment.at_strength(s), views, embed, seed=seed + 1)])
+            y, n_pool = np.concatenate([y, gen_labels]), n + len(gen)
+        terms, adjacency = _measure_graph(f, y, bandwidth=h, k=k, seed=seed)
+        measured.append({"strength": s, "n": n, "generated": n_pool - n, **terms})
+        # grid of n_eff from n (the real set alone) to `top` n, as multiples of the measured pool
+        multiples = np.geomspace(1.0, top, 6) * n / n_pool
+        alphas[s] = terms["alpha"]
+        curves[s] = inflation.lambda_curve(adjacency, k=k, n_sources=n_pool, multiples=tuple(multiples))
+        bar.update()
     bar.close()
     return {
         "alphas": alphas, "curves": curves, "measured": measured, "tv_estimate": tv_info,
@@ -402,8 +398,8 @@ def rank(measurement: dict[str, Any], ratio: float, *, dups: Sequence[float] = D
     assumptions = list(m["assumptions"])
     if ratio > 0 and not m["n_generated"]:
         assumptions.append(
-            f"no generated set: lambda at R = {ratio:g} is predicted by extrapolating lambda over nested real "
-            f"subsamples (an ideal generator); TV = {tv_value:g} is "
+            f"no generated set: lambda at R = {ratio:g} is predicted by diluting the real graph's self-loops to "
+            f"the inflated set's effective size (an ideal generator); TV = {tv_value:g} is "
             + ("as given" if m["tv_estimate"]["source"] == "given"
                else "an assumed default (measure it with --generated)"))
     ranked = inflation.grid_bounds(m["alphas"], m["curves"], n_real=m["n_real"], ratio=float(ratio),
@@ -416,8 +412,7 @@ def rank(measurement: dict[str, Any], ratio: float, *, dups: Sequence[float] = D
         "ratio": float(ratio),
         "recommended": {"dup": best["dup"], "augment": best["augment"], "bound": best["bound"]},
         "candidates": candidates,
-        "curves": {str(s): {"sizes": list(c.sizes), "lams": list(c.lams), "a": c.a, "b": c.b,
-                            "extrapolated": c.extrapolated} for s, c in m["curves"].items()},
+        "curves": {str(s): {"sizes": list(c.sizes), "lams": list(c.lams)} for s, c in m["curves"].items()},
         **{key: m[key] for key in ("measured", "tv_estimate", "feature_space", "bandwidth", "n_real",
                                    "n_generated", "k", "views", "seconds")},
         "assumptions": assumptions,

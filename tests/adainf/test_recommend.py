@@ -74,12 +74,15 @@ def test_recommend_ranks_a_grid_with_consistent_terms():
         assert c["bound"] == pytest.approx(4 * c["alpha"] / c["lambda"] + 8 * c["alpha"] + c["gap_term"])
         assert c["n_eff"] == pytest.approx(160 * (n + 4) ** 2 / (n**2 + 4))
         curve = r["curves"][str(c["augment"]["strength"])]
-        if curve["extrapolated"]:
-            assert c["lambda"] == pytest.approx(1 / (curve["a"] + curve["b"] / c["n_eff"]))
-    # α is read off the largest real graph of each strength
+        expected = np.interp(np.log(c["n_eff"]), np.log(curve["sizes"]), curve["lams"])
+        assert c["lambda"] == pytest.approx(expected)
+    # α and the undiluted λ are those of the measured real graph of each strength
     for s in (0.25, 1.0):
-        largest = [m for m in r["measured"] if m["strength"] == s and m["n"] == 160]
-        assert all(c["alpha"] == largest[0]["alpha"] for c in cands if c["augment"]["strength"] == s)
+        (graph,) = [m for m in r["measured"] if m["strength"] == s]
+        assert graph["n"] == 160 and graph["generated"] == 0
+        assert all(c["alpha"] == graph["alpha"] for c in cands if c["augment"]["strength"] == s)
+        assert r["curves"][str(s)]["lams"][0] == pytest.approx(graph["lam"], rel=1e-6)
+        assert r["curves"][str(s)]["sizes"][0] == pytest.approx(160)
     assert r["candidates"][0]["augment"]["view1"]["crop_min_scale"] == pytest.approx(
         augment.at_strength(r["recommended"]["augment"]["strength"])[0].crop_min_scale)
     assert any("TV = 0.2 is as given" in a for a in r["assumptions"])
