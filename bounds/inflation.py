@@ -18,9 +18,10 @@ generated set exists. Three facts make that possible:
    k_ii / (k_ii + (n − 1) k̄_i); at n_eff sources it is k_ii / (k_ii + (n_eff − 1) k̄_i). Scaling every W_ii by
    (n − 1)/(n_eff − 1) (:func:`dilute_self_loops`) gives that graph; :func:`lambda_curve` evaluates λ_{k+1}
    on a grid of n_eff and :meth:`LambdaCurve.predict` interpolates in log n. On CIFAR (RESULTS.md) this
-   predicts λ under oracle inflation within 8 % at R = 1 and 4; a first version that extrapolated
-   1/λ = a + b/n from nested subsamples underestimated the gain by 15–70 %, because λ over subsamples is not
-   one simple curve (slow growth near fragmentation, fast growth after it).
+   predicts λ under oracle inflation within 6 % in 6 of 8 (strength, R) cells, worst −24 % next to
+   fragmentation; a first version that extrapolated 1/λ = a + b/n from nested subsamples underestimated the
+   gain by 15–70 %, because λ over subsamples is not one simple curve (slow growth near fragmentation, fast
+   growth after it).
 
 The bound over the grid (:func:`grid_bounds`) then uses β = N / (N + R) and the gap term (1 − β)·TV, with
 TV measured (a generated set in hand) or assumed — which is why the real weight N trades the gap term
