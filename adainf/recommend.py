@@ -201,6 +201,28 @@ def inflation_grid(
     return rows
 
 
+def _generated_gap(
+    real: data.ImageSet, real_x: Tensor, gen_x: Tensor, gen_labels: np.ndarray, embed: Embed,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    """Labels for the generated images (kNN pseudo-labels from real features where −1) and the TV estimate.
+
+    TV is the domain classifier's lower bound on clean (unaugmented) features (`bounds.gap.tv_lower_bound`).
+    """
+    from bounds import labeling
+
+    clean = AugmentConfig()  # normalisation only; the views' mean/std are the same in every preset
+    c_real, c_gen = clean_features(real_x, embed, clean), clean_features(gen_x, embed, clean)
+    labels, notes = gen_labels.copy(), []
+    known = real.labels >= 0
+    if (labels < 0).any() and known.any():
+        labels[labels < 0] = labeling.pseudo_labels(c_gen[labels < 0], c_real[known], real.labels[known])
+        notes.append("generated images carry kNN pseudo-labels from real features (for alpha)")
+    est = gap.tv_lower_bound(c_real, c_gen, rng=rng)
+    tv = {"tv": est.tv, "source": "domain classifier on clean features (lower bound)", "ci": [est.ci_low, est.ci_high]}
+    return labels, tv, notes
+
+
 def estimate_bound(
     *,
     augment_views: str | float = "symmetric",
@@ -221,7 +243,7 @@ def estimate_bound(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Every term of the bound for one setting (module docstring: the estimator, step by step)."""
-    from bounds import bound, labeling
+    from bounds import bound
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -245,16 +267,9 @@ def estimate_bound(
         gen_x = gen.to_tensor()
         features = np.concatenate([f_real, view_features(gen_x, pair, views, embed, seed=seed + 1)])
         weights = np.concatenate([weights, np.ones(len(gen))])
-        c_real, c_gen = clean_features(real_x, embed, pair[0]), clean_features(gen_x, embed, pair[0])
-        gen_labels = gen.labels.copy()
-        unlabeled = gen_labels < 0
-        if unlabeled.any() and real.n_labeled:
-            gen_labels[unlabeled] = labeling.pseudo_labels(c_gen[unlabeled], c_real[real.labels >= 0],
-                                                           real.labels[real.labels >= 0])
-            assumptions.append("generated images carry kNN pseudo-labels from real features")
+        gen_labels, tv_est, notes = _generated_gap(real, real_x, gen_x, gen.labels, embed, rng)
+        assumptions += notes
         labels = np.concatenate([labels, gen_labels])
-        est = gap.tv_lower_bound(c_real, c_gen, rng=rng)
-        tv_est = {"tv": est.tv, "source": "domain classifier (lower bound)", "ci": [est.ci_low, est.ci_high]}
     elif tv:
         assumptions.append(f"no generated set: TV = {tv} as given")
     terms = graph_terms(features, labels, bandwidth=h, k=k, weights=weights, seed=seed)
@@ -313,12 +328,13 @@ def measure(
     self-loops diluted to a grid of effective sizes up to max(32, 2(1 + R)) n (`bounds.inflation`), read at
     the Kish size of the inflated set, n (N + R)² / (N² + R). With `generated`, its images join the graph
     (weight 1, up to min(R, 4)·n of them, pseudo-labelled for α) before the dilution, and TV is measured by a
-    domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an assumption the result lists). `ratio` matters here only with `generated` (how many generated images
-    join the graph); `rank` evaluates any ratio on the result, so a table over R measures once.
+    domain classifier; without it, TV is `tv` (default `DEFAULT_TV`, an assumption the result lists).
+    `ratio` matters here only with `generated` (how many generated images join the graph); `rank` evaluates
+    any ratio on the result, so a table over R measures once.
     """
     from tqdm.auto import tqdm
 
-    from bounds import inflation, labeling
+    from bounds import inflation
 
     t0 = time.perf_counter()
     if not (np.isfinite(ratio) and ratio >= 0):
@@ -344,16 +360,8 @@ def measure(
         want = min(len(pool), max(1, round(ratio * n)), 4 * n)
         gen = _random_subset(pool, want, rng)
         gen_x = gen.to_tensor()
-        c_real = clean_features(real_x, embed, augment.at_strength(0.0)[0])
-        c_gen = clean_features(gen_x, embed, augment.at_strength(0.0)[0])
-        gen_labels = gen.labels.copy()
-        if (gen_labels < 0).any():
-            gen_labels[gen_labels < 0] = labeling.pseudo_labels(c_gen[gen_labels < 0], c_real, real.labels)
-            assumptions.append("generated images carry kNN pseudo-labels from real features (for alpha)")
-        est = gap.tv_lower_bound(c_real, c_gen, rng=rng)
-        tv_value = est.tv
-        tv_info = {"tv": est.tv, "source": "domain classifier on clean features (lower bound)",
-                   "ci": [est.ci_low, est.ci_high]}
+        gen_labels, tv_info, notes = _generated_gap(real, real_x, gen_x, gen.labels, embed, rng)
+        assumptions += notes
         if want < round(ratio * n):
             assumptions.append(f"lambda at R = {ratio} extrapolated from {want} generated images (of "
                                f"{round(ratio * n)} the ratio implies)")
