@@ -132,3 +132,19 @@ def test_recommend_cli_writes_a_config_train_runs_and_a_plot(tmp_path, capsys):
                                         f"out_dir={tmp_path}", "precision=fp32", "model.proj_hidden=32",
                                         "model.proj_out=16"])
     assert train(tiny).run_dir.exists()
+
+
+def test_reference_bandwidth_uses_all_images_up_to_the_cap_then_a_fixed_subset(monkeypatch):
+    from adainf import recommend
+    from bounds.graph import reference_bandwidth as median_rule
+
+    x = data.load_bundled("train").to_tensor()[:80]
+    embed = pixel_embedding(dim=16)
+    pair = augment.resolve_views(0.5)
+    full = median_rule(view_features(x, pair, 2, embed, seed=3), scale=0.25)
+    assert recommend.reference_bandwidth(x, embed, views=2, scale=0.25, seed=3) == full
+    monkeypatch.setattr(recommend, "REFERENCE_MAX_IMAGES", 50)
+    keep = np.sort(np.random.default_rng(3).choice(80, 50, replace=False))
+    sub = median_rule(view_features(x[torch.from_numpy(keep)], pair, 2, embed, seed=3), scale=0.25)
+    h = recommend.reference_bandwidth(x, embed, views=2, scale=0.25, seed=3)
+    assert h == sub and h != full
