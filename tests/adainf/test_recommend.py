@@ -148,3 +148,30 @@ def test_reference_bandwidth_uses_all_images_up_to_the_cap_then_a_fixed_subset(m
     sub = median_rule(view_features(x[torch.from_numpy(keep)], pair, 2, embed, seed=3), scale=0.25)
     h = recommend.reference_bandwidth(x, embed, views=2, scale=0.25, seed=3)
     assert h == sub and h != full
+
+
+@pytest.mark.parametrize("backbone", ["convnet", "resnet18"])
+def test_encoder_embedding_matches_the_eval_backbone(tmp_path, backbone):
+    # Batch norm folded into the convs and the forward split into EMBED_BATCH chunks must not change features.
+    from adainf import config, runs
+    from adainf.methods import SSLModel
+    from adainf.recommend import EMBED_BATCH, encoder_embedding
+
+    cfg = config.RunConfig(model=config.ModelConfig(backbone=backbone, width=8, proj_hidden=32, proj_out=16),
+                           out_dir=str(tmp_path), name="enc")
+    torch.manual_seed(0)
+    model = SSLModel(cfg)
+    for m in model.modules():  # non-trivial running statistics and affine terms, so folding has work to do
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(-1.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    run_dir = runs.create(cfg)
+    runs.save_checkpoint(run_dir, 1, {"model": model.state_dict()})
+    x = torch.randn(EMBED_BATCH + 37, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.backbone.eval()(x)  # (B, F)
+    got = encoder_embedding(run_dir)(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
