@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # This machine's pip takes the local CPU wheel for exactly this version; the pyproject keeps a range for users.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench study clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/adainf bench augment --preset symmetric --batch 512 --json
+
+# The evidence study (issue 6, ~70 min on 2 cores) after the generated set it inflates with (~55 min, once).
+study: $(VENV)/.installed runs/e07/gen20k.npz
+	$(BIN)/python experiments/e06_evidence.py
+
+runs/e07/gen20k.npz: | $(VENV)/.installed
+	$(BIN)/python experiments/e07_generate.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
