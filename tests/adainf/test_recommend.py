@@ -44,6 +44,11 @@ def test_oracle_inflation_measures_beta_and_a_gap(tmp_path):
     assert r["n_generated"] == 100 and r["beta"] == 1000 / 1100
     assert r["tv_estimate"]["source"].startswith("domain classifier")
     assert any("pseudo-labels" in a for a in r["assumptions"])
+    # alpha_real reads only real-real edges, which the generated images and N leave untouched: it is the
+    # plain real set's alpha (same subset, views and bandwidth for the same seed)
+    plain = estimate_bound(augment_views="symmetric", n_real=100, views=2, k=3, pixel_dim=16)
+    assert plain["alpha_real"] == pytest.approx(plain["alpha"], abs=1e-12)
+    assert r["alpha_real"] == pytest.approx(plain["alpha"], abs=1e-12)
 
 
 def test_bound_cli_prints_json(capsys):
