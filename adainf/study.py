@@ -248,7 +248,9 @@ def _bounds(study: StudyConfig, state: dict[str, Any], path: Path, *, progress: 
 # Summary
 
 
-TERMS = ("total", "connectivity_term", "labeling_term", "gap_term", "alpha", "lam")
+# Predictors correlated with accuracy. "_real" variants use `alpha_real` (the real data's α on the same graph,
+# see `adainf.recommend`) in place of the pseudo-label α.
+TERMS = ("total", "connectivity_term", "labeling_term", "gap_term", "alpha", "lam", "total_real", "alpha_real")
 
 
 def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> dict[str, Any]:
@@ -266,6 +268,8 @@ def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> 
         acc = np.array([r[f"{metric}_mean"] for r in rows])
         corr[metric] = {}
         for term in TERMS:
+            if any(r[term] is None for r in rows):
+                continue
             sign = 1.0 if term == "lam" else -1.0
             pred = sign * np.array([r[term] for r in rows], dtype=float)
             c = bootstrap_spearman(pred, acc, n_boot=n_boot, seed=seed)
@@ -280,6 +284,8 @@ def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> 
 
 def settings_table(state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (strength, inflation): accuracy mean ± sd over seeds and the bound's terms."""
+    from bounds.bound import generalization_bound
+
     groups: dict[tuple[float, str], list[dict[str, Any]]] = {}
     for r in state["cells"]:
         groups.setdefault((r["strength"], r["inflation"]), []).append(r)
@@ -291,9 +297,12 @@ def settings_table(state: dict[str, Any]) -> list[dict[str, Any]]:
             vals = [r[m] for r in rs]
             row[f"{m}_mean"] = statistics.fmean(vals)
             row[f"{m}_sd"] = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-        b = bounds.get((s, inf))
+        b = dict(bounds[(s, inf)]) if (s, inf) in bounds else None
+        if b is not None and b.get("alpha_real") is not None:
+            real = generalization_bound(alpha=b["alpha_real"], lam=b["lam"], beta=b["beta"], tv=b["tv"])
+            b["total_real"] = real.total
         for term in TERMS:
-            row[term] = b[term] if b else None
+            row[term] = b.get(term) if b else None
         row["beta"] = b["beta"] if b else None
         row["tv"] = b["tv"] if b else None
         out.append(row)

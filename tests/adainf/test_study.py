@@ -83,7 +83,7 @@ def _planted(acc_by_setting, bound_by_setting):
                           "linear": acc + jitter, "knn": acc})
         total = bound_by_setting[(s, inf)]
         bounds.append({"strength": s, "inflation": inf, "total": total, "connectivity_term": total / 2,
-                       "labeling_term": 1.0, "gap_term": 0.0, "alpha": 0.5, "lam": 1 / total, "beta": 1.0, "tv": 0.0})
+                       "labeling_term": 1.0, "gap_term": 0.0, "alpha": 0.5, "lam": 1 / total, "beta": 0.5, "tv": 0.2, "alpha_real": 0.25})
     return {"cells": cells, "bounds": bounds}
 
 
@@ -101,6 +101,9 @@ def test_summary_on_planted_rows():
     assert s["ordering"]["generated-adainf"]["recipe_strength"] == 0.5
     assert s["ordering"]["generated-adainf"]["recipe_linear"] == pytest.approx(acc[(0.5, "generated-adainf")])
     assert s["ordering"]["none"]["recipe_strength"] == 1.0
+    # the bound recomputed with the real data's alpha: 4 a / lam + 8 a + (1 - beta) tv
+    assert row["total_real"] == pytest.approx(4 * 0.25 * bound[(0.5, "none")] + 8 * 0.25 + 0.5 * 0.2)
+    assert s["spearman"]["linear"]["total_real"]["rho"] == pytest.approx(1.0)
 
 
 def test_load_results_rejects_other_files(tmp_path):
