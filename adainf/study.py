@@ -258,8 +258,10 @@ def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> 
 
     Correlations are across settings (strength × inflation), with accuracy the mean over seeds. For the bound
     and each penalty term, the predictor is its negative (smaller bound = better predicted); λ enters as is.
+    `within` repeats ρ inside one axis: across strengths at each inflation setting (does the bound pick the
+    strength?) and across inflation settings at each strength (does it pick the inflation?).
     """
-    from bounds.correlation import bootstrap_spearman
+    from bounds.correlation import bootstrap_spearman, spearman
 
     table = settings_table(state)
     rows = [r for r in table if r.get("total") is not None]
@@ -275,11 +277,27 @@ def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> 
             c = bootstrap_spearman(pred, acc, n_boot=n_boot, seed=seed)
             corr[metric][term] = asdict(c)
     inflations = list(dict.fromkeys(r["inflation"] for r in table))
+    # The same question inside one axis: does the bound pick the strength (fixed inflation), and the inflation
+    # setting (fixed strength)? Few points each, so these are plain ρ without an interval.
+    within: dict[str, dict[str, dict[str, float]]] = {}
+    for axis, other in (("inflation", "strength"), ("strength", "inflation")):
+        for key in dict.fromkeys(r[axis] for r in rows):
+            group = [r for r in rows if r[axis] == key]
+            if len({r[other] for r in group}) < 2:
+                continue
+            for metric in ("linear", "knn"):
+                acc = np.array([r[f"{metric}_mean"] for r in group])
+                for term in ("total", "total_real"):
+                    if any(r[term] is None for r in group):
+                        continue
+                    rho = spearman(-np.array([r[term] for r in group], dtype=float), acc)
+                    within.setdefault(f"{axis}={key}", {}).setdefault(metric, {})[term] = rho
     best = {}
     for inf in inflations:
         mine = [r for r in table if r["inflation"] == inf]
         best[inf] = {m: max(mine, key=lambda r, m=m: r[f"{m}_mean"])["strength"] for m in ("linear", "knn")}
-    return {"settings": table, "spearman": corr, "best_strength": best, "ordering": _ordering(table)}
+    return {"settings": table, "spearman": corr, "within": within, "best_strength": best,
+            "ordering": _ordering(table)}
 
 
 def settings_table(state: dict[str, Any]) -> list[dict[str, Any]]:

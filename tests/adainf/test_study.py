@@ -101,6 +101,9 @@ def test_summary_on_planted_rows():
     assert s["ordering"]["generated-adainf"]["recipe_strength"] == 0.5
     assert s["ordering"]["generated-adainf"]["recipe_linear"] == pytest.approx(acc[(0.5, "generated-adainf")])
     assert s["ordering"]["none"]["recipe_strength"] == 1.0
+    # inside one inflation setting the planted order still holds across strengths, and inside one strength
+    assert s["within"]["inflation=none"]["linear"]["total"] == pytest.approx(1.0)
+    assert s["within"]["strength=0.5"]["knn"]["total_real"] == pytest.approx(1.0)
     # the bound recomputed with the real data's alpha: 4 a / lam + 8 a + (1 - beta) tv
     assert row["total_real"] == pytest.approx(4 * 0.25 * bound[(0.5, "none")] + 8 * 0.25 + 0.5 * 0.2)
     assert s["spearman"]["linear"]["total_real"]["rho"] == pytest.approx(1.0)
