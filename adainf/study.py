@@ -267,6 +267,8 @@ def summarize(state: dict[str, Any], *, n_boot: int = 10_000, seed: int = 0) -> 
     rows = [r for r in table if r.get("total") is not None]
     corr: dict[str, dict[str, Any]] = {}
     for metric in ("linear", "knn"):
+        if len(rows) < 2:  # e.g. `--only` re-runs before any bound: no correlation to report
+            break
         acc = np.array([r[f"{metric}_mean"] for r in rows])
         corr[metric] = {}
         for term in TERMS:

@@ -81,7 +81,8 @@ def main() -> None:
         w = csv.DictWriter(fh, fieldnames=list(summary["settings"][0]))
         w.writeheader()
         w.writerows(summary["settings"])
-    study.plot(summary, out.with_suffix(".png"))
+    if summary["spearman"]:
+        study.plot(summary, out.with_suffix(".png"))
     json.dump({k: summary[k] for k in ("spearman", "best_strength", "ordering")}, sys.stdout, indent=1)
     print()
 

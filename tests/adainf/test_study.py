@@ -117,3 +117,11 @@ def test_load_results_rejects_other_files(tmp_path):
     bad.write_text("{")
     with pytest.raises(ValueError, match="x.json: not a readable"):
         study.load_results(bad)
+
+
+def test_summary_without_bounds_has_accuracy_but_no_correlation():
+    settings = [(s, "none") for s in (0.5, 1.0)]
+    state = _planted({k: 0.4 for k in settings}, {k: 1.0 for k in settings})
+    state["bounds"] = []
+    s = study.summarize(state, n_boot=10)
+    assert s["spearman"] == {} and len(s["settings"]) == 2 and s["settings"][0]["total"] is None
