@@ -59,16 +59,10 @@ if [[ $# -eq 2 ]]; then
   ROOT_ARGS=(--root "$(realpath "$2")")
 fi
 
-# Paths given by the user stay relative to where they called from; adainf runs from this source tree.
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-if [[ -x $REPO/.venv/bin/python ]]; then PY=${PY:-$REPO/.venv/bin/python}; else PY=${PY:-python3}; fi
-LAUNCH=${LAUNCH:-"$PY -m adainf"}
-STEPS=${STEPS:-100000} BATCH=${BATCH:-512} BACKBONE=${BACKBONE:-resnet18} WIDTH=${WIDTH:-64}
-DEVICE=${DEVICE:-auto} PRECISION=${PRECISION:-auto} SEED=${SEED:-0}
+source "$REPO/experiments/gpu/common.sh"  # PY, LAUNCH, the common overrides, run()
 METHODS=${METHODS:-"simclr mocov2 byol barlow"} SETTINGS=${SETTINGS:-"no vanilla adainf"}
 DATA=${DATA:-cifar10} TEST=${TEST:-} OUT=${OUT:-$REPO/runs/table1}
-EVAL_EVERY=${EVAL_EVERY:-5000} CKPT_EVERY=${CKPT_EVERY:-5000} EXTRA=${EXTRA:-}
 mkdir -p "$OUT"
 
 declare -A EXPECTED=(
@@ -78,24 +72,6 @@ declare -A EXPECTED=(
 )
 declare -A WEAK=([simclr]=symmetric_adainf [mocov2]=symmetric_adainf [byol]=asymmetric_adainf
                  [barlow]=asymmetric_adainf)
-
-# run NAME ARGS...: train into OUT/NAME unless OUT/NAME.json already holds its result; resume an interrupted run.
-run() {
-  local name=$1 result="$OUT/$1.json"
-  shift
-  if [[ -s $result ]]; then
-    echo "# $name: done, skipped ($result)" >&2
-    return
-  fi
-  if [[ -f $OUT/$name/config.json ]]; then
-    echo "# $name: resuming $OUT/$name" >&2
-    $LAUNCH train --resume "$OUT/$name" --no-progress --json > "$result.tmp"
-  else
-    echo "# $name: training" >&2
-    $LAUNCH train --name "$name" --out-dir "$OUT" "$@" --no-progress --json > "$result.tmp"
-  fi
-  mv "$result.tmp" "$result"
-}
 
 COMMON=(--backbone "$BACKBONE" --width "$WIDTH" --data "$DATA" "${ROOT_ARGS[@]}" --steps "$STEPS" --batch "$BATCH"
         --device "$DEVICE" --precision "$PRECISION" --seed "$SEED")
@@ -118,31 +94,4 @@ for setting in $SETTINGS; do
 done
 
 # The table: measured online linear and kNN top-1 (%) next to the paper's linear accuracy.
-$PY - "$OUT" "$PLAN" table1 <<'PY'
-import csv, json, sys
-from pathlib import Path
-
-out, plan, stem = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-rows = []
-for p in csv.DictReader(open(plan), delimiter="\t"):
-    lines = [ln for ln in (out / f"{p['name']}.json").read_text().splitlines() if ln.startswith("{")]
-    r = json.loads(lines[-1])
-    lin, knn = r.get("online_linear_top1"), r.get("knn_top1")
-    exp = float(p["expected"]) if p["expected"] else None
-    rows.append({"setting": p["setting"], "method": p["method"], "steps": r["steps"],
-                 "online_linear_top1": None if lin is None else round(100 * lin, 2),
-                 "knn_top1": None if knn is None else round(100 * knn, 2), "expected_linear": exp,
-                 "diff": None if lin is None or exp is None else round(100 * lin - exp, 2), "run_dir": r["run_dir"]})
-with open(out / f"{stem}.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-fmt = lambda v: "–" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
-md = ["| setting | method | steps | linear % (online) | kNN % | paper linear % | diff | run |",
-      "|---|---|---:|---:|---:|---:|---:|---|"]
-md += ["| " + " | ".join(fmt(r[k]) for k in ("setting", "method", "steps", "online_linear_top1", "knn_top1",
-                                              "expected_linear", "diff", "run_dir")) + " |" for r in rows]
-(out / f"{stem}.md").write_text("\n".join(md) + "\n")
-print("\n".join(md))
-print(f"# wrote {out / f'{stem}.csv'} and {out / f'{stem}.md'}", file=sys.stderr)
-PY
+$PY "$REPO/experiments/gpu/paper_table.py" "$OUT" "$PLAN" table1
